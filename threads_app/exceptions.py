@@ -1,0 +1,141 @@
+"""OpenAI's error envelope for everything that goes wrong under the mount."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError, OperationalError
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from .validation import ValidationError
+
+logger = logging.getLogger("threads_app")
+
+# Seconds a client should wait before retrying after a 503 or 429.
+BUSY_RETRY_AFTER = 1
+
+
+class APIError(Exception):
+    """An error the API answers with; subclasses fix the status and type."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+    def __init__(
+        self, message: str, param: str | None = None, code: str | None = None, **headers: str
+    ):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+
+class BadRequest(APIError):
+    status_code = 400
+
+
+class NotFound(APIError):
+    status_code = 404
+
+
+class ServiceBusy(APIError):
+    status_code = 503
+    error_type = "server_error"
+
+
+def error_body(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    error_type: str = "invalid_request_error",
+    param: str | None = None,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(error_body(message, error_type, param, code), status=status, headers=headers)
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    # SQLite says "database is locked"/"database table is locked" when its busy
+    # timeout runs out; PostgreSQL's lock timeout and serialization failures are
+    # OperationalErrors too. All are worth a retry, none is a fault of ours.
+    return isinstance(exc, OperationalError) and "locked" in str(exc) or (
+        getattr(getattr(exc, "__cause__", None), "sqlstate", None) in {"40001", "40P01", "55P03"}
+    )
+
+
+def translate_drf_exception(exc: drf.APIException, request: Any) -> Response:
+    headers: dict[str, str] = {}
+    if isinstance(exc, drf.NotAuthenticated):
+        return error_response(
+            401,
+            "You didn't provide an API key. Send it in the Authorization header as "
+            "'Bearer YOUR_KEY'.",
+        )
+    if isinstance(exc, drf.AuthenticationFailed):
+        return error_response(401, str(exc.detail), code="invalid_api_key")
+    if isinstance(exc, drf.PermissionDenied):
+        return error_response(403, str(exc.detail))
+    if isinstance(exc, drf.MethodNotAllowed):
+        return error_response(
+            405, f"Method {request.method} is not allowed for {request.path}."
+        )
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return error_response(
+            415,
+            "The request body must be JSON, sent with 'Content-Type: application/json'.",
+        )
+    if isinstance(exc, drf.ParseError):
+        return error_response(
+            400,
+            "We could not parse the JSON body of your request. Send a valid JSON object.",
+        )
+    if isinstance(exc, drf.Throttled):
+        if exc.wait is not None:
+            headers["Retry-After"] = str(int(exc.wait + 0.999))
+        return error_response(
+            429, "Too many requests. Slow down and retry later.", "rate_limit_exceeded",
+            code="rate_limit_exceeded", headers=headers,
+        )
+    if isinstance(exc, drf.NotFound):
+        return error_response(404, str(exc.detail))
+    return error_response(exc.status_code, str(exc.detail))
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """Answer every exception with the envelope; log the ones that are our fault."""
+    request = context.get("request")
+    set_rollback()
+    if isinstance(exc, APIError):
+        return error_response(
+            exc.status_code, exc.message, exc.error_type, exc.param, exc.code, exc.headers
+        )
+    if isinstance(exc, ValidationError):
+        return error_response(400, exc.message, param=exc.param, code=exc.code)
+    if isinstance(exc, drf.APIException):
+        return translate_drf_exception(exc, request)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(413, "The request body is larger than this server accepts.")
+    request_id = getattr(request, "request_id", None) if request is not None else None
+    if isinstance(exc, DatabaseError) and is_database_busy(exc):
+        logger.warning("database busy (request %s): %s", request_id, exc)
+        return error_response(
+            503,
+            "The server is busy. Retry the request shortly.",
+            "server_error",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+        )
+    logger.exception("unexpected error (request %s)", request_id, exc_info=exc)
+    return error_response(
+        500,
+        f"The server had an error while processing your request (request {request_id}).",
+        "server_error",
+    )

@@ -1,0 +1,176 @@
+"""The store: threads, their messages, API keys, and tombstones for cursors.
+
+Every table is keyed by a sequential integer (``seq``) and carries the public
+ID beside it. Sequential keys keep inserts cheap as tables grow, and the
+message order of a thread is ``seq`` order: total, and equal to insertion
+order even within one second. Messages are always read through the index led
+by their thread, which is also the key a sharded PostgreSQL would distribute
+them by.
+"""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .fields import JSONTextField
+from .ids import new_message_id, new_thread_id
+
+ROLE_CHOICES = [("user", "user"), ("assistant", "assistant")]
+STATUS_CHOICES = [
+    ("in_progress", "in_progress"),
+    ("incomplete", "incomplete"),
+    ("completed", "completed"),
+]
+
+
+class Thread(models.Model):
+    seq = models.BigAutoField(primary_key=True)
+    public_id = models.CharField(
+        "ID", max_length=64, unique=True, default=new_thread_id, editable=False
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="threads",
+        db_index=False,  # covered by the (owner, seq) index
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    metadata = JSONTextField(default=dict, blank=True)
+    tool_resources = JSONTextField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["owner", "seq"], name="threads_app_thread_owner")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Message(models.Model):
+    """One message of a thread, with its content parts in the shape the API returns.
+
+    Conversations items of other types will live in this table too (a type
+    column with ``message`` as its default); nothing here assumes every row is
+    a user or assistant message beyond the ``role`` choices.
+    """
+
+    seq = models.BigAutoField(primary_key=True)
+    public_id = models.CharField(
+        "ID", max_length=64, unique=True, default=new_message_id, editable=False
+    )
+    thread = models.ForeignKey(
+        Thread,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        db_index=False,  # covered by the (thread, seq) index
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES)
+    content = JSONTextField(default=list)
+    attachments = JSONTextField(default=list, blank=True)
+    metadata = JSONTextField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="completed")
+    incomplete_details = JSONTextField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    incomplete_at = models.DateTimeField(null=True, blank=True)
+    assistant_id = models.CharField(max_length=64, null=True, blank=True)
+    run_id = models.CharField(max_length=64, null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["thread", "seq"], name="threads_app_message_thread"),
+            models.Index(fields=["thread", "run_id", "seq"], name="threads_app_message_run"),
+        ]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Tombstone(models.Model):
+    """Where a deleted thread or message stood, so that a cursor naming it still works.
+
+    It keeps the position only: no content, no metadata. ``container`` is the
+    thread's public ID for a message, and ``owner:<pk>`` for a thread.
+    """
+
+    public_id = models.CharField(max_length=64, primary_key=True)
+    container = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["container"], name="threads_app_tombstone_box")]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+    @staticmethod
+    def owner_container(owner_pk: object) -> str:
+        return f"owner:{owner_pk}"
+
+
+def hash_api_key(key: str) -> str:
+    # Keys are 256 random bits, so a fast hash is enough: nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class APIKeyQuerySet(models.QuerySet):
+    def find_active(self, key: str) -> "APIKey | None":
+        """Return the unrevoked key matching ``key``, comparing hashes in constant time."""
+        digest = hash_api_key(key)
+        candidate = (
+            self.select_related("user").filter(key_hash=digest, revoked_at__isnull=True).first()
+        )
+        if candidate is None or not hmac.compare_digest(candidate.key_hash, digest):
+            return None
+        return candidate
+
+
+class APIKey(models.Model):
+    """A secret that authenticates as its user. Only its hash and a prefix are stored."""
+
+    SECRET_PREFIX = "sk-"
+    DISPLAY_PREFIX_LENGTH = 10
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="threads_api_keys"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = APIKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}…"
+
+    @classmethod
+    def generate(cls, user: models.Model, name: str = "") -> tuple["APIKey", str]:
+        """Create a key for ``user``; return it with the secret, which is never stored."""
+        secret = cls.SECRET_PREFIX + secrets.token_urlsafe(32)
+        api_key = cls.objects.create(
+            user=user,
+            name=name,
+            prefix=secret[: cls.DISPLAY_PREFIX_LENGTH],
+            key_hash=hash_api_key(secret),
+        )
+        return api_key, secret
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def revoke(self) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])

@@ -1,0 +1,44 @@
+"""JSON in and out, with orjson, whatever the host's DRF defaults are."""
+
+from typing import Any
+
+import orjson
+from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+
+
+class JSONRenderer(BaseRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None  # JSON is UTF-8 by definition; no charset parameter
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
+        if data is None:
+            return b""
+        return orjson.dumps(data)
+
+
+class JSONParser(BaseParser):
+    media_type = "application/json"
+
+    def parse(self, stream, media_type=None, parser_context=None) -> Any:
+        try:
+            return orjson.loads(stream.read())
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"JSON parse error: {exc}") from exc
+
+
+class JSONOnlyNegotiation(BaseContentNegotiation):
+    """Always answer JSON: OpenAI ignored `Accept` and `?format=`, and so do we."""
+
+    def select_parser(self, request, parsers):
+        content_type = request.content_type.split(";")[0].strip().lower()
+        for parser in parsers:
+            if parser.media_type == content_type:
+                return parser
+        return None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

@@ -1,0 +1,398 @@
+"""The rules for what a thread or message may hold, in one place.
+
+The API, the admin and the management commands all call these functions, so a
+value is accepted or refused the same way whichever door it comes through.
+Each ``clean_*`` function takes a request-shaped value and returns the shape
+we store (which is the shape the API returns), or raises
+:class:`ValidationError` naming the offending parameter by its path, as
+OpenAI did (``messages[1].content``, ``content[0].image_url.url``).
+"""
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from .conf import app_settings
+from .ids import MESSAGE_PREFIX, THREAD_PREFIX
+
+METADATA_MAX_PAIRS = 16
+METADATA_MAX_KEY_LENGTH = 64
+METADATA_MAX_VALUE_LENGTH = 512
+CODE_INTERPRETER_MAX_FILES = 20
+FILE_SEARCH_MAX_VECTOR_STORES = 1
+
+ROLES = ("user", "assistant")
+IMAGE_DETAILS = ("auto", "low", "high")
+ATTACHMENT_TOOLS = ("code_interpreter", "file_search")
+
+
+class ValidationError(Exception):
+    """A value breaks a rule; ``param`` is the path of the offending field."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+def path(prefix: str, name: str | int) -> str:
+    """Join a parameter path the way OpenAI names nested fields."""
+    if isinstance(name, int):
+        return f"{prefix}[{name}]"
+    return f"{prefix}.{name}" if prefix else name
+
+
+def describe(value: Any) -> str:
+    """Name a JSON value's type for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def type_error(param: str, expected: str, value: Any) -> ValidationError:
+    return ValidationError(
+        f"Invalid type for '{param}': expected {expected}, but got {describe(value)} instead.",
+        param,
+        "invalid_type",
+    )
+
+
+def require_object(value: Any, param: str) -> dict:
+    if not isinstance(value, dict):
+        raise type_error(param, "an object", value)
+    return value
+
+
+def require_string(value: Any, param: str, *, non_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise type_error(param, "a string", value)
+    if non_empty and not value:
+        raise ValidationError(
+            f"Invalid '{param}': empty string. Expected a string with at least 1 character.",
+            param,
+            "empty_string",
+        )
+    return value
+
+
+def require_list(value: Any, param: str, *, max_length: int | None = None) -> list:
+    if not isinstance(value, list):
+        raise type_error(param, "an array", value)
+    if max_length is not None and len(value) > max_length:
+        raise ValidationError(
+            f"Invalid '{param}': array too long. Expected an array with at most "
+            f"{max_length} items, but got an array with {len(value)} items instead.",
+            param,
+            "array_above_max_length",
+        )
+    return value
+
+
+def reject_unknown_fields(body: dict, allowed: tuple[str, ...], prefix: str = "") -> None:
+    for name in body:
+        if name not in allowed:
+            raise ValidationError(
+                f"Unrecognized request argument supplied: {path(prefix, name)}",
+                path(prefix, name),
+                "unknown_parameter",
+            )
+
+
+def require_field(body: dict, name: str, prefix: str = "") -> Any:
+    if name not in body:
+        raise ValidationError(
+            f"Missing required parameter: '{path(prefix, name)}'.",
+            path(prefix, name),
+            "missing_required_parameter",
+        )
+    return body[name]
+
+
+def check_choice(value: Any, choices: tuple[str, ...], param: str) -> str:
+    if value not in choices:
+        supported = ", ".join(f"'{c}'" for c in choices[:-1]) + f" and '{choices[-1]}'"
+        shown = value if isinstance(value, str) else describe(value)
+        raise ValidationError(
+            f"Invalid value: '{shown}'. Supported values are: {supported}.",
+            param,
+            "invalid_value",
+        )
+    return value
+
+
+def check_id(value: str, prefix: str, param: str) -> str:
+    """Refuse an ID of the wrong type before any lookup."""
+    if not value.startswith(prefix + "_"):
+        raise ValidationError(
+            f"Invalid '{param}': '{value}'. Expected an ID that begins with '{prefix}'.",
+            param,
+            "invalid_value",
+        )
+    return value
+
+
+def check_thread_id(value: str, param: str = "thread_id") -> str:
+    return check_id(value, THREAD_PREFIX, param)
+
+
+def check_message_id(value: str, param: str = "message_id") -> str:
+    return check_id(value, MESSAGE_PREFIX, param)
+
+
+# Metadata ------------------------------------------------------------------
+
+
+def clean_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
+    """At most 16 pairs; string keys of at most 64 characters, string values of at most 512."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise type_error(param, "an object", value)
+    if len(value) > METADATA_MAX_PAIRS:
+        raise ValidationError(
+            f"Invalid '{param}': too many pairs. Expected at most {METADATA_MAX_PAIRS} "
+            f"key-value pairs, but got {len(value)}.",
+            param,
+            "metadata_too_many_pairs",
+        )
+    for key, item in value.items():
+        if len(key) > METADATA_MAX_KEY_LENGTH:
+            raise ValidationError(
+                f"Invalid '{param}': the key '{key}' is {len(key)} characters long; "
+                f"keys may have at most {METADATA_MAX_KEY_LENGTH}.",
+                param,
+                "metadata_key_too_long",
+            )
+        if not isinstance(item, str):
+            raise ValidationError(
+                f"Invalid '{param}': the value of '{key}' is {describe(item)}; "
+                "values must be strings.",
+                param,
+                "invalid_type",
+            )
+        if len(item) > METADATA_MAX_VALUE_LENGTH:
+            raise ValidationError(
+                f"Invalid '{param}': the value of '{key}' is {len(item)} characters long; "
+                f"values may have at most {METADATA_MAX_VALUE_LENGTH}.",
+                param,
+                "metadata_value_too_long",
+            )
+    return dict(value)
+
+
+# Message content -----------------------------------------------------------
+
+
+def empty_content(param: str) -> ValidationError:
+    return ValidationError("Message content must be non-empty.", param, "empty_content")
+
+
+def text_part(text: str) -> dict:
+    """The stored (and returned) shape of a text part."""
+    return {"type": "text", "text": {"value": text, "annotations": []}}
+
+
+def clean_image_detail(image: dict, param: str) -> str:
+    if "detail" not in image or image["detail"] is None:
+        return "auto"
+    return check_choice(image["detail"], IMAGE_DETAILS, path(param, "detail"))
+
+
+def clean_image_file(value: Any, param: str) -> dict:
+    image = require_object(value, param)
+    reject_unknown_fields(image, ("file_id", "detail"), param)
+    file_id = require_string(
+        require_field(image, "file_id", param), path(param, "file_id"), non_empty=True
+    )
+    return {"file_id": file_id, "detail": clean_image_detail(image, param)}
+
+
+def clean_image_url(value: Any, param: str) -> dict:
+    image = require_object(value, param)
+    reject_unknown_fields(image, ("url", "detail"), param)
+    url_param = path(param, "url")
+    url = require_string(require_field(image, "url", param), url_param)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValidationError(
+            f"Invalid '{url_param}': expected an http or https URL.", url_param, "invalid_url"
+        )
+    return {"url": url, "detail": clean_image_detail(image, param)}
+
+
+def clean_content_part(value: Any, param: str, content_param: str) -> dict:
+    part = require_object(value, param)
+    kind = check_choice(
+        require_field(part, "type", param), ("text", "image_file", "image_url"), path(param, "type")
+    )
+    reject_unknown_fields(part, ("type", kind), param)
+    body = require_field(part, kind, param)
+    if kind == "text":
+        text = require_string(body, path(param, "text"))
+        if not text:
+            raise empty_content(content_param)
+        return text_part(text)
+    if kind == "image_file":
+        return {"type": kind, kind: clean_image_file(body, path(param, kind))}
+    return {"type": kind, kind: clean_image_url(body, path(param, kind))}
+
+
+def text_length(content: list[dict]) -> int:
+    return sum(len(part["text"]["value"]) for part in content if part["type"] == "text")
+
+
+def clean_content(value: Any, param: str = "content") -> list[dict]:
+    """A non-empty string or a non-empty array of parts, returned as stored parts."""
+    if isinstance(value, str):
+        if not value:
+            raise empty_content(param)
+        content = [text_part(value)]
+    elif isinstance(value, list):
+        if not value:
+            raise empty_content(param)
+        content = [clean_content_part(p, path(param, i), param) for i, p in enumerate(value)]
+    else:
+        raise type_error(param, "a string or an array of content parts", value)
+    limit = app_settings.MAX_TEXT_LENGTH
+    length = text_length(content)
+    if length > limit:
+        raise ValidationError(
+            f"Invalid '{param}': the message has {length} characters of text; "
+            f"the limit is {limit}.",
+            param,
+            "string_above_max_length",
+        )
+    return content
+
+
+def clean_attachments(value: Any, param: str = "attachments") -> list[dict]:
+    """Each attachment names a file and the tools (possibly none) it is meant for."""
+    if value is None:
+        return []
+    cleaned = []
+    for i, item in enumerate(require_list(value, param)):
+        item_param = path(param, i)
+        attachment = require_object(item, item_param)
+        reject_unknown_fields(attachment, ("file_id", "tools"), item_param)
+        file_id = require_string(
+            require_field(attachment, "file_id", item_param),
+            path(item_param, "file_id"),
+            non_empty=True,
+        )
+        tools_param = path(item_param, "tools")
+        tools = []
+        for j, tool in enumerate(require_list(require_field(attachment, "tools", item_param), tools_param)):
+            tool_param = path(tools_param, j)
+            require_object(tool, tool_param)
+            reject_unknown_fields(tool, ("type",), tool_param)
+            kind = require_field(tool, "type", tool_param)
+            tools.append({"type": check_choice(kind, ATTACHMENT_TOOLS, path(tool_param, "type"))})
+        cleaned.append({"file_id": file_id, "tools": tools})
+    return cleaned
+
+
+# Thread tool resources -----------------------------------------------------
+
+
+def clean_id_list(value: Any, param: str, max_length: int) -> list[str]:
+    ids = require_list(value, param, max_length=max_length)
+    for i, item in enumerate(ids):
+        require_string(item, path(param, i), non_empty=True)
+    return list(ids)
+
+
+def clean_tool_resources(value: Any, param: str = "tool_resources") -> dict:
+    """File IDs for code interpreter, vector store IDs for file search; IDs only."""
+    if value is None:
+        return {}
+    resources = require_object(value, param)
+    reject_unknown_fields(resources, ("code_interpreter", "file_search"), param)
+    cleaned: dict[str, dict] = {}
+    if resources.get("code_interpreter") is not None:
+        ci_param = path(param, "code_interpreter")
+        ci = require_object(resources["code_interpreter"], ci_param)
+        reject_unknown_fields(ci, ("file_ids",), ci_param)
+        file_ids = ci.get("file_ids")
+        cleaned["code_interpreter"] = {
+            "file_ids": []
+            if file_ids is None
+            else clean_id_list(file_ids, path(ci_param, "file_ids"), CODE_INTERPRETER_MAX_FILES)
+        }
+    if resources.get("file_search") is not None:
+        fs_param = path(param, "file_search")
+        fs = require_object(resources["file_search"], fs_param)
+        if "vector_stores" in fs:
+            raise ValidationError(
+                f"Invalid '{path(fs_param, 'vector_stores')}': this server does not create "
+                "vector stores. Pass the IDs of existing ones in 'vector_store_ids' instead.",
+                path(fs_param, "vector_stores"),
+                "unsupported_parameter",
+            )
+        reject_unknown_fields(fs, ("vector_store_ids",), fs_param)
+        store_ids = fs.get("vector_store_ids")
+        cleaned["file_search"] = {
+            "vector_store_ids": []
+            if store_ids is None
+            else clean_id_list(
+                store_ids, path(fs_param, "vector_store_ids"), FILE_SEARCH_MAX_VECTOR_STORES
+            )
+        }
+    return cleaned
+
+
+# Request bodies ------------------------------------------------------------
+
+
+def clean_message_create(body: Any, prefix: str = "") -> dict[str, Any]:
+    """Return the stored fields of a new message (role, content, attachments, metadata)."""
+    require_object(body, prefix or "body")
+    reject_unknown_fields(body, ("role", "content", "attachments", "metadata"), prefix)
+    role = check_choice(require_field(body, "role", prefix), ROLES, path(prefix, "role"))
+    content = clean_content(require_field(body, "content", prefix), path(prefix, "content"))
+    return {
+        "role": role,
+        "content": content,
+        "attachments": clean_attachments(body.get("attachments"), path(prefix, "attachments")),
+        "metadata": clean_metadata(body.get("metadata"), path(prefix, "metadata")),
+    }
+
+
+def clean_thread_create(body: Any) -> dict[str, Any]:
+    """Return the thread's fields and, under ``messages``, its messages' fields in order."""
+    require_object(body, "body")
+    reject_unknown_fields(body, ("messages", "tool_resources", "metadata"))
+    messages = body.get("messages")
+    if messages is None:
+        messages = []
+    require_list(messages, "messages", max_length=app_settings.MAX_MESSAGES_PER_THREAD_CREATE)
+    return {
+        "messages": [clean_message_create(m, path("messages", i)) for i, m in enumerate(messages)],
+        "tool_resources": clean_tool_resources(body.get("tool_resources")),
+        "metadata": clean_metadata(body.get("metadata")),
+    }
+
+
+def clean_thread_update(body: Any) -> dict[str, Any]:
+    """Return only the fields the body names; an explicit null clears a field."""
+    require_object(body, "body")
+    reject_unknown_fields(body, ("tool_resources", "metadata"))
+    changes: dict[str, Any] = {}
+    if "tool_resources" in body:
+        changes["tool_resources"] = clean_tool_resources(body["tool_resources"])
+    if "metadata" in body:
+        changes["metadata"] = clean_metadata(body["metadata"])
+    return changes
+
+
+def clean_message_update(body: Any) -> dict[str, Any]:
+    require_object(body, "body")
+    reject_unknown_fields(body, ("metadata",))
+    return {"metadata": clean_metadata(body["metadata"])} if "metadata" in body else {}

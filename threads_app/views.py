@@ -1,0 +1,260 @@
+"""The Threads and Messages endpoints, as DRF viewsets."""
+
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from rest_framework import viewsets
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import validation
+from .conf import app_settings
+from .exceptions import BadRequest, NotFound, exception_handler
+from .filters import FilterBackend, MessageFilter
+from .models import Message, Thread, Tombstone
+from .pagination import CursorPagination, MessagePagination, ThreadPagination
+from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer
+from .representation import deleted_object, message_object, thread_object
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(16)
+
+
+class APIMixin:
+    """What every view under the mount shares.
+
+    Each policy is named here rather than taken from the host's
+    ``REST_FRAMEWORK`` defaults, so that mounting the app into a site with
+    other DRF settings changes nothing about how it answers.
+    """
+
+    permission_classes = [IsAuthenticated]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    content_negotiation_class = JSONOnlyNegotiation
+    throttle_classes: list = []
+    filter_backends: list = []
+    versioning_class = None
+    metadata_class = None  # no OPTIONS introspection: OpenAI answered 405 there too
+
+    def get_authenticators(self):
+        return [import_string(path)() for path in app_settings.AUTHENTICATION_CLASSES]
+
+    def get_exception_handler(self):
+        return exception_handler
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Set before anything can fail, so that every answer and log line carries it.
+        request.request_id = new_request_id()
+        return super().initialize_request(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["x-request-id"] = request.request_id
+        return response
+
+
+class InvalidURLView(APIMixin, APIView):
+    """Whatever path under the mount matches no endpoint."""
+
+    authentication_classes: list = []
+    permission_classes: list = []
+
+    def get_authenticators(self):
+        return []
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise NotFound(f"Invalid URL ({request.method} {request.path})")
+
+
+class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
+    pagination_class: type[CursorPagination] = CursorPagination
+
+    def get_owner(self) -> Any:
+        return self.request.user
+
+    def get_paginator(self) -> CursorPagination:
+        return self.pagination_class()
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        for backend in self.filter_backends:
+            queryset = backend().filter_queryset(self.request, queryset, self)
+        return queryset
+
+    def get_body(self) -> dict[str, Any]:
+        body = self.request.data
+        if not isinstance(body, dict):
+            raise BadRequest("The request body must be a JSON object.", code="invalid_body")
+        return body
+
+    def get_thread_id(self) -> str:
+        return validation.check_thread_id(self.kwargs["thread_id"])
+
+    def get_thread(self, *, for_update: bool = False) -> Thread:
+        """The caller's thread named in the path; another owner's is as good as missing.
+
+        ``for_update`` locks its row (PostgreSQL), which serializes the writes into
+        one thread, so that commit order is list order.
+        """
+        thread_id = self.get_thread_id()
+        queryset = Thread.objects.filter(owner=self.get_owner())
+        if for_update:
+            queryset = queryset.select_for_update()
+        thread = queryset.filter(public_id=thread_id).first()
+        if thread is None:
+            raise NotFound(f"No thread found with id '{thread_id}'.")
+        return thread
+
+    def list_page(
+        self, queryset: QuerySet, resolve, to_object
+    ) -> Response:
+        paginator = self.get_paginator()
+        page_request = paginator.get_page_request(self.request, resolve)
+        page = paginator.paginate_queryset(self.filter_queryset(queryset), page_request)
+        return paginator.get_paginated_response([to_object(row) for row in page.items], page)
+
+
+def cursor_position(live: QuerySet, container: str, object_id: str, param: str) -> int:
+    """Where ``object_id`` stands (or stood, if deleted) among ``live``'s rows."""
+    # One query for both places; the default ordering has no place in a UNION.
+    live_position = live.filter(public_id=object_id).order_by().values_list("seq", flat=True)
+    dead_position = Tombstone.objects.filter(public_id=object_id, container=container)
+    positions = live_position.union(dead_position.order_by().values_list("seq", flat=True))
+    position = next(iter(positions), None)
+    if position is None:
+        raise BadRequest(
+            f"Invalid '{param}': '{object_id}' does not name an object of this list.",
+            param,
+            "invalid_cursor",
+        )
+    return position
+
+
+class ThreadViewSet(ThreadsAPIViewSet):
+    pagination_class = ThreadPagination
+
+    def get_queryset(self) -> QuerySet:
+        return Thread.objects.filter(owner=self.get_owner())
+
+    def list(self, request: Request) -> Response:
+        container = Tombstone.owner_container(self.get_owner().pk)
+        return self.list_page(
+            self.get_queryset(),
+            lambda object_id, param: cursor_position(
+                self.get_queryset(), container, object_id, param
+            ),
+            thread_object,
+        )
+
+    def create(self, request: Request) -> Response:
+        fields = validation.clean_thread_create(self.get_body())
+        now = timezone.now()
+        with transaction.atomic():
+            thread = Thread.objects.create(
+                owner=self.get_owner(),
+                created_at=now,
+                metadata=fields["metadata"],
+                tool_resources=fields["tool_resources"],
+            )
+            Message.objects.bulk_create(
+                Message(thread=thread, created_at=now, completed_at=now, **message)
+                for message in fields["messages"]
+            )
+        return Response(thread_object(thread))
+
+    def retrieve(self, request: Request, thread_id: str) -> Response:
+        return Response(thread_object(self.get_thread()))
+
+    def partial_update(self, request: Request, thread_id: str) -> Response:
+        self.get_thread_id()
+        changes = validation.clean_thread_update(self.get_body())
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            for name, value in changes.items():
+                setattr(thread, name, value)
+            if changes:
+                thread.save(update_fields=list(changes))
+        return Response(thread_object(thread))
+
+    def destroy(self, request: Request, thread_id: str) -> Response:
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            # The thread's own message tombstones go: no cursor can reach them now.
+            Tombstone.objects.filter(container=thread.public_id).delete()
+            Tombstone.objects.create(
+                public_id=thread.public_id,
+                container=Tombstone.owner_container(thread.owner_id),
+                seq=thread.seq,
+            )
+            thread.delete()
+        return Response(deleted_object(thread_id, "thread"))
+
+
+class MessageViewSet(ThreadsAPIViewSet):
+    pagination_class = MessagePagination
+    filter_backends = [FilterBackend]
+    filterset_class = MessageFilter
+
+    def get_message_id(self) -> str:
+        return validation.check_message_id(self.kwargs["message_id"])
+
+    def get_message(self, thread: Thread) -> Message:
+        message_id = self.get_message_id()
+        message = Message.objects.filter(thread=thread, public_id=message_id).first()
+        if message is None:
+            raise NotFound(f"No message found with id '{message_id}'.")
+        return message
+
+    def list(self, request: Request, thread_id: str) -> Response:
+        thread = self.get_thread()
+        messages = Message.objects.filter(thread=thread)
+        return self.list_page(
+            messages,
+            lambda object_id, param: cursor_position(messages, thread.public_id, object_id, param),
+            lambda message: message_object(message, thread.public_id),
+        )
+
+    def create(self, request: Request, thread_id: str) -> Response:
+        self.get_thread_id()
+        fields = validation.clean_message_create(self.get_body())
+        now = timezone.now()
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            message = Message.objects.create(
+                thread=thread, created_at=now, completed_at=now, **fields
+            )
+        return Response(message_object(message, thread.public_id))
+
+    def retrieve(self, request: Request, thread_id: str, message_id: str) -> Response:
+        thread = self.get_thread()
+        return Response(message_object(self.get_message(thread), thread.public_id))
+
+    def partial_update(self, request: Request, thread_id: str, message_id: str) -> Response:
+        self.get_thread_id()
+        self.get_message_id()
+        changes = validation.clean_message_update(self.get_body())
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            message = self.get_message(thread)
+            for name, value in changes.items():
+                setattr(message, name, value)
+            if changes:
+                message.save(update_fields=list(changes))
+        return Response(message_object(message, thread.public_id))
+
+    def destroy(self, request: Request, thread_id: str, message_id: str) -> Response:
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            message = self.get_message(thread)
+            Tombstone.objects.create(
+                public_id=message.public_id, container=thread.public_id, seq=message.seq
+            )
+            message.delete()
+        return Response(deleted_object(message.public_id, "thread.message"))
