@@ -67,21 +67,24 @@ def is_database_busy(exc: BaseException) -> bool:
     # SQLite says "database is locked"/"database table is locked" when its busy
     # timeout runs out; PostgreSQL's lock timeout and serialization failures are
     # OperationalErrors too. All are worth a retry, none is a fault of ours.
-    return isinstance(exc, OperationalError) and "locked" in str(exc) or (
-        getattr(getattr(exc, "__cause__", None), "sqlstate", None) in {"40001", "40P01", "55P03"}
-    )
+    if isinstance(exc, OperationalError) and "locked" in str(exc):
+        return True
+    return getattr(exc.__cause__, "sqlstate", None) in {"40001", "40P01", "55P03"}
 
 
 def translate_drf_exception(exc: drf.APIException, request: Any) -> Response:
     headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, drf.NotAuthenticated):
         return error_response(
             401,
             "You didn't provide an API key. Send it in the Authorization header as "
             "'Bearer YOUR_KEY'.",
+            headers=headers,
         )
     if isinstance(exc, drf.AuthenticationFailed):
-        return error_response(401, str(exc.detail), code="invalid_api_key")
+        return error_response(401, str(exc.detail), code="invalid_api_key", headers=headers)
     if isinstance(exc, drf.PermissionDenied):
         return error_response(403, str(exc.detail))
     if isinstance(exc, drf.MethodNotAllowed):

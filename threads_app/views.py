@@ -75,6 +75,8 @@ class InvalidURLView(APIMixin, APIView):
 
 
 class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
+    """Writes build their answer inside their transaction: if that fails, nothing is kept."""
+
     pagination_class: type[CursorPagination] = CursorPagination
 
     def get_owner(self) -> Any:
@@ -167,7 +169,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
                 Message(thread=thread, created_at=now, completed_at=now, **message)
                 for message in fields["messages"]
             )
-        return Response(thread_object(thread))
+            return Response(thread_object(thread))
 
     def retrieve(self, request: Request, thread_id: str) -> Response:
         return Response(thread_object(self.get_thread()))
@@ -181,7 +183,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
                 setattr(thread, name, value)
             if changes:
                 thread.save(update_fields=list(changes))
-        return Response(thread_object(thread))
+            return Response(thread_object(thread))
 
     def destroy(self, request: Request, thread_id: str) -> Response:
         with transaction.atomic():
@@ -194,7 +196,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
                 seq=thread.seq,
             )
             thread.delete()
-        return Response(deleted_object(thread_id, "thread"))
+            return Response(deleted_object(thread_id, "thread"))
 
 
 class MessageViewSet(ThreadsAPIViewSet):
@@ -230,7 +232,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             message = Message.objects.create(
                 thread=thread, created_at=now, completed_at=now, **fields
             )
-        return Response(message_object(message, thread.public_id))
+            return Response(message_object(message, thread.public_id))
 
     def retrieve(self, request: Request, thread_id: str, message_id: str) -> Response:
         thread = self.get_thread()
@@ -247,7 +249,7 @@ class MessageViewSet(ThreadsAPIViewSet):
                 setattr(message, name, value)
             if changes:
                 message.save(update_fields=list(changes))
-        return Response(message_object(message, thread.public_id))
+            return Response(message_object(message, thread.public_id))
 
     def destroy(self, request: Request, thread_id: str, message_id: str) -> Response:
         with transaction.atomic():
@@ -257,4 +259,4 @@ class MessageViewSet(ThreadsAPIViewSet):
                 public_id=message.public_id, container=thread.public_id, seq=message.seq
             )
             message.delete()
-        return Response(deleted_object(message.public_id, "thread.message"))
+            return Response(deleted_object(message.public_id, "thread.message"))
