@@ -1,0 +1,28 @@
+# Two commands for a fresh machine:
+#   make demo   install, migrate and serve the demo site on SQLite at 127.0.0.1:8000
+#   make test   install and run the whole test suite (DATABASE_URL picks the database)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ADDRESS ?= 127.0.0.1:8000
+
+.PHONY: demo test venv
+
+venv: $(BIN)/python
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+demo: venv
+	$(BIN)/pip install --quiet -e '.[demo]'
+	$(BIN)/python manage.py migrate --verbosity 0
+	@echo "API key of the user 'demo' (the last line below; it is shown only once):"
+	@$(BIN)/python manage.py create_api_key demo
+	@echo "Base URL: http://$(ADDRESS)/v1"
+	$(BIN)/python manage.py runserver $(ADDRESS)
+
+test: venv
+	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
