@@ -57,13 +57,14 @@ TEMPLATES = [
 
 _default_sqlite = Path(tempfile.gettempdir()) / "threads_app_tests.sqlite3"
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL"), _default_sqlite)}
+# One test database per run, so that runs side by side do not collide.
+_test_db = f"threads_app_test_{os.getpid()}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the live server's threads must see one real database
     # with WAL and immediate transactions, as in production.
-    DATABASES["default"]["TEST"] = {
-        "NAME": str(Path(tempfile.gettempdir()) / f"threads_app_test_{os.getpid()}.sqlite3")
-    }
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"{_test_db}.sqlite3")}
 else:
+    DATABASES["default"]["TEST"] = {"NAME": _test_db}
     # The live server answers each request on a thread of its own; a persistent
     # connection would outlive the thread and keep the test database open.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
