@@ -23,6 +23,19 @@ DEFAULTS: dict[str, Any] = {
     # An API key's `last_used_at` is written at most this often (seconds), so that
     # reads do not turn into a write on every request.
     "API_KEY_LAST_USED_INTERVAL": 60,
+    # Largest request body accepted, in bytes; larger ones answer 413.
+    "MAX_BODY_SIZE": 8 * 1024 * 1024,
+    # How long an Idempotency-Key's first answer is kept for replay (seconds).
+    "IDEMPOTENCY_KEY_RETENTION": 24 * 60 * 60,
+    # A request still running after this long (seconds) is taken as dead, and a
+    # retry with its key runs again instead of answering 409.
+    "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": 120,
+    # Requests per API key, as DRF writes rates ("100/min", "5000/hour"); None: no throttling.
+    "THROTTLE_RATE": None,
+    # The cache that holds throttling counters. It must be shared by every worker
+    # process (Redis, Memcached or the database cache); a local-memory cache
+    # would give each process its own count.
+    "THROTTLE_CACHE": "default",
 }
 
 
@@ -56,6 +69,26 @@ class AppSettings:
     @property
     def API_KEY_LAST_USED_INTERVAL(self) -> int:
         return self._get("API_KEY_LAST_USED_INTERVAL")
+
+    @property
+    def MAX_BODY_SIZE(self) -> int:
+        return self._get("MAX_BODY_SIZE")
+
+    @property
+    def IDEMPOTENCY_KEY_RETENTION(self) -> int:
+        return self._get("IDEMPOTENCY_KEY_RETENTION")
+
+    @property
+    def IDEMPOTENCY_IN_FLIGHT_TIMEOUT(self) -> int:
+        return self._get("IDEMPOTENCY_IN_FLIGHT_TIMEOUT")
+
+    @property
+    def THROTTLE_RATE(self) -> str | None:
+        return self._get("THROTTLE_RATE")
+
+    @property
+    def THROTTLE_CACHE(self) -> str:
+        return self._get("THROTTLE_CACHE")
 
 
 app_settings = AppSettings()

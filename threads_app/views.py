@@ -15,16 +15,22 @@ from rest_framework.views import APIView
 
 from . import validation
 from .conf import app_settings
-from .exceptions import BadRequest, NotFound, exception_handler
+from .exceptions import APIError, BadRequest, NotFound, exception_handler
 from .filters import FilterBackend, MessageFilter
+from .idempotency import IdempotencyPolicy, Replay
 from .models import Message, Thread, Tombstone
 from .pagination import CursorPagination, MessagePagination, ThreadPagination
 from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer
 from .representation import deleted_object, message_object, thread_object
+from .throttling import APIKeyRateThrottle
 
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(16)
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
 
 
 class APIMixin:
@@ -49,6 +55,26 @@ class APIMixin:
 
     def get_exception_handler(self):
         return exception_handler
+
+    def get_throttles(self):
+        return [APIKeyRateThrottle()] if app_settings.THROTTLE_RATE else []
+
+    def check_body_size(self, request: Request) -> None:
+        """Refuse an oversized body from its Content-Length, before reading any of it."""
+        limit = app_settings.MAX_BODY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit:
+            raise PayloadTooLarge(
+                f"The request body has {length} bytes; this server accepts at most {limit}.",
+                code="request_too_large",
+            )
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.check_body_size(request)
 
     def initialize_request(self, request, *args, **kwargs):
         # Set before anything can fail, so that every answer and log line carries it.
@@ -78,9 +104,46 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     """Writes build their answer inside their transaction: if that fails, nothing is kept."""
 
     pagination_class: type[CursorPagination] = CursorPagination
+    idempotency_policy_class = IdempotencyPolicy
+    idempotency_record = None
 
     def get_owner(self) -> Any:
         return self.request.user
+
+    def get_idempotency_policy(self) -> IdempotencyPolicy:
+        return self.idempotency_policy_class()
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        policy = self.get_idempotency_policy()
+        self.idempotency_record = policy.claim(request, self.get_owner())
+        if self.idempotency_record is not None:
+            # Run the action and store its answer in one transaction (see idempotency.py).
+            method = request.method.lower()
+            action = getattr(self, method)
+
+            def action_and_answer(request, *args, **kwargs):
+                with transaction.atomic():
+                    response = action(request, *args, **kwargs)
+                    policy.complete(self.idempotency_record, response.status_code, response.data)
+                self.idempotency_record = None
+                return response
+
+            setattr(self, method, action_and_answer)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if self.idempotency_record is not None:
+            # The action failed before storing its answer: keep a 4xx for replay,
+            # drop the claim on a 5xx so that the retry runs again.
+            self.get_idempotency_policy().complete(
+                self.idempotency_record, response.status_code, response.data
+            )
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def get_paginator(self) -> CursorPagination:
         return self.pagination_class()

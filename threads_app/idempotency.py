@@ -1,0 +1,129 @@
+"""Idempotency keys: a POST sent with `Idempotency-Key` is done at most once per owner and key.
+
+The SDK retries a POST after a time-out or a 5xx without a key of its own, so
+a client that wants exactly-once sends one. The first request claims the key
+(committed at once, so that a concurrent repeat sees it and answers 409); its
+write and its stored answer then commit in one transaction, so a crash
+between the two cannot leave a write without its answer, nor the reverse.
+"""
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from django.utils import timezone
+from rest_framework.request import Request
+
+from .conf import app_settings
+from .exceptions import APIError, BadRequest
+from .models import IdempotencyRecord
+
+
+class KeyInFlight(APIError):
+    status_code = 409
+
+
+class KeyReused(APIError):
+    status_code = 422
+
+
+class Replay(Exception):
+    """Raised instead of running a request whose key already has an answer."""
+
+    def __init__(self, record: IdempotencyRecord):
+        super().__init__(record.key)
+        self.response = HttpResponse(
+            record.response_body, status=record.status_code, content_type="application/json"
+        )
+        self.response["Idempotent-Replayed"] = "true"
+
+
+class IdempotencyPolicy:
+    header = "Idempotency-Key"
+    max_key_length = 255
+    methods = ("POST",)
+
+    def get_retention(self) -> timedelta:
+        return timedelta(seconds=app_settings.IDEMPOTENCY_KEY_RETENTION)
+
+    def get_in_flight_timeout(self) -> timedelta:
+        return timedelta(seconds=app_settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT)
+
+    def get_key(self, request: Request) -> str | None:
+        if request.method not in self.methods:
+            return None
+        key = request.headers.get(self.header)
+        if key is None:
+            return None
+        if not key or len(key) > self.max_key_length:
+            raise BadRequest(
+                f"Invalid '{self.header}' header: expected 1 to {self.max_key_length} characters.",
+                code="invalid_idempotency_key",
+            )
+        return key
+
+    def fingerprint(self, request: Request) -> str:
+        """Method, path and body; the body compared as parsed JSON, not as bytes."""
+        request_line = [request.method, request.path, request.data]
+        return hashlib.sha256(orjson.dumps(request_line, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+    def claim(self, request: Request, owner: Any) -> IdempotencyRecord | None:
+        """Claim the request's key, or raise :class:`Replay`, 409 or 422."""
+        key = self.get_key(request)
+        if key is None:
+            return None
+        fingerprint = self.fingerprint(request)
+        try:
+            with transaction.atomic():
+                return self._claim(owner, key, fingerprint)
+        except IntegrityError:
+            # A concurrent request inserted the same key first; now we can see it.
+            with transaction.atomic():
+                return self._claim(owner, key, fingerprint)
+
+    def _claim(self, owner: Any, key: str, fingerprint: str) -> IdempotencyRecord:
+        now = timezone.now()
+        records = IdempotencyRecord.objects.select_for_update()
+        record = records.filter(owner=owner, key=key).first()
+        if record is not None and record.created_at < now - self.get_retention():
+            record.delete()
+            record = None
+        if record is None:
+            return IdempotencyRecord.objects.create(
+                owner=owner, key=key, fingerprint=fingerprint, created_at=now, claimed_at=now
+            )
+        if record.fingerprint != fingerprint:
+            raise KeyReused(
+                f"This {self.header} was already used with another request; "
+                "use a new key for a new request.",
+                code="idempotency_key_reused",
+            )
+        if record.status_code is not None:
+            raise Replay(record)
+        if record.claimed_at > now - self.get_in_flight_timeout():
+            raise KeyInFlight(
+                f"A request with this {self.header} is still being processed; retry shortly.",
+                code="idempotency_key_in_flight",
+            )
+        # The first attempt died mid-way (its write rolled back with it): run again.
+        record.claimed_at = now
+        record.save(update_fields=["claimed_at"])
+        return record
+
+    def complete(self, record: IdempotencyRecord, status_code: int, data: Any) -> None:
+        """Store the answer to replay; 5xx answers are not kept, so that a retry runs again."""
+        if status_code >= 500:
+            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+            return
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            status_code=status_code, response_body=orjson.dumps(data).decode()
+        )
+
+    def purge(self) -> int:
+        """Delete the keys past retention; return how many went."""
+        cutoff = timezone.now() - self.get_retention()
+        deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+        return deleted
