@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     # DRF authentication classes of the API, as dotted paths. A host that has its
     # own users and tokens can put its own classes here.
     "AUTHENTICATION_CLASSES": ["threads_app.authentication.APIKeyAuthentication"],
+    # Dotted path of a function(request) -> user that owns the threads a request
+    # creates and may see; a host can map requests to a team account, say.
+    "OWNER_FUNCTION": "threads_app.ownership.request_user",
     # An API key's `last_used_at` is written at most this often (seconds), so that
     # reads do not turn into a write on every request.
     "API_KEY_LAST_USED_INTERVAL": 60,
@@ -65,6 +68,10 @@ class AppSettings:
     @property
     def AUTHENTICATION_CLASSES(self) -> list[str]:
         return list(self._get("AUTHENTICATION_CLASSES"))
+
+    @property
+    def OWNER_FUNCTION(self) -> str:
+        return self._get("OWNER_FUNCTION")
 
     @property
     def API_KEY_LAST_USED_INTERVAL(self) -> int:

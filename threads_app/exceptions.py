@@ -77,8 +77,10 @@ def translate_drf_exception(exc: drf.APIException, request: Any) -> Response:
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, drf.NotAuthenticated):
+        # 401 asks for credentials the authentication classes can name in
+        # WWW-Authenticate; a host's session authentication has none, so 403.
         return error_response(
-            401,
+            exc.status_code,
             "You didn't provide an API key. Send it in the Authorization header as "
             "'Bearer YOUR_KEY'.",
             headers=headers,

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import validation
+from . import signals, validation
 from .conf import app_settings
 from .exceptions import APIError, BadRequest, NotFound, exception_handler
 from .filters import FilterBackend, MessageFilter
@@ -108,7 +108,14 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     idempotency_record = None
 
     def get_owner(self) -> Any:
-        return self.request.user
+        return import_string(app_settings.OWNER_FUNCTION)(self.request)
+
+    def notify(self, signal: Any, instance: Thread | Message) -> None:
+        """Send ``signal`` once the current transaction commits."""
+        name = "thread" if isinstance(instance, Thread) else "message"
+        transaction.on_commit(
+            lambda: signal.send(sender=type(instance), **{name: instance}, request=self.request)
+        )
 
     def get_idempotency_policy(self) -> IdempotencyPolicy:
         return self.idempotency_policy_class()
@@ -228,10 +235,13 @@ class ThreadViewSet(ThreadsAPIViewSet):
                 metadata=fields["metadata"],
                 tool_resources=fields["tool_resources"],
             )
-            Message.objects.bulk_create(
+            messages = Message.objects.bulk_create(
                 Message(thread=thread, created_at=now, completed_at=now, **message)
                 for message in fields["messages"]
             )
+            self.notify(signals.thread_created, thread)
+            for message in messages:
+                self.notify(signals.message_created, message)
             return Response(thread_object(thread))
 
     def retrieve(self, request: Request, thread_id: str) -> Response:
@@ -246,6 +256,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
                 setattr(thread, name, value)
             if changes:
                 thread.save(update_fields=list(changes))
+                self.notify(signals.thread_updated, thread)
             return Response(thread_object(thread))
 
     def destroy(self, request: Request, thread_id: str) -> Response:
@@ -259,6 +270,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
                 seq=thread.seq,
             )
             thread.delete()
+            self.notify(signals.thread_deleted, thread)
             return Response(deleted_object(thread_id, "thread"))
 
 
@@ -295,6 +307,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             message = Message.objects.create(
                 thread=thread, created_at=now, completed_at=now, **fields
             )
+            self.notify(signals.message_created, message)
             return Response(message_object(message, thread.public_id))
 
     def retrieve(self, request: Request, thread_id: str, message_id: str) -> Response:
@@ -312,6 +325,7 @@ class MessageViewSet(ThreadsAPIViewSet):
                 setattr(message, name, value)
             if changes:
                 message.save(update_fields=list(changes))
+                self.notify(signals.message_updated, message)
             return Response(message_object(message, thread.public_id))
 
     def destroy(self, request: Request, thread_id: str, message_id: str) -> Response:
@@ -322,4 +336,5 @@ class MessageViewSet(ThreadsAPIViewSet):
                 public_id=message.public_id, container=thread.public_id, seq=message.seq
             )
             message.delete()
+            self.notify(signals.message_deleted, message)
             return Response(deleted_object(message.public_id, "thread.message"))

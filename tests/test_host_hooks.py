@@ -1,0 +1,92 @@
+"""What a host site can plug in: signal receivers, its own authentication, its own owners."""
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from threads_app import signals
+from threads_app.models import Thread
+
+from .conftest import url
+from .test_api import make_message, make_thread
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def received():
+    log = []
+    receivers = {}
+    for name in ("thread_created", "thread_updated", "thread_deleted",
+                 "message_created", "message_updated", "message_deleted"):
+        def receiver(sender, name=name, request=None, **kwargs):
+            obj = kwargs["thread"] if sender is Thread else kwargs["message"]
+            assert request is not None
+            log.append((name, sender.__name__, obj.public_id))
+        receivers[name] = receiver
+        getattr(signals, name).connect(receiver)
+    yield log
+    for name, receiver in receivers.items():
+        getattr(signals, name).disconnect(receiver)
+
+
+def test_every_change_is_signalled(api, received):
+    thread = make_thread(api, messages=[{"role": "user", "content": "a"}])
+    first = Thread.objects.get(public_id=thread["id"]).messages.get().public_id
+    message = make_message(api, thread["id"])
+    detail = url("message-detail", thread_id=thread["id"], message_id=message["id"])
+    api.post(detail, json.dumps({"metadata": {"k": "v"}}), content_type="application/json")
+    api.delete(detail)
+    api.post(url("thread-detail", thread_id=thread["id"]), json.dumps({"metadata": {}}),
+             content_type="application/json")
+    api.delete(url("thread-detail", thread_id=thread["id"]))
+    assert received == [
+        ("thread_created", "Thread", thread["id"]),
+        ("message_created", "Message", first),
+        ("message_created", "Message", message["id"]),
+        ("message_updated", "Message", message["id"]),
+        ("message_deleted", "Message", message["id"]),
+        ("thread_updated", "Thread", thread["id"]),
+        ("thread_deleted", "Thread", thread["id"]),
+    ]
+
+
+def test_nothing_is_signalled_for_a_rolled_back_write(api, received, monkeypatch):
+    def explode(*args, **kwargs):
+        raise RuntimeError("fails after the insert")
+
+    monkeypatch.setattr("threads_app.views.thread_object", explode)
+    # The write happened, then failed before commit: no receiver may hear of it.
+    response = api.post(url("thread-list"), "{}", content_type="application/json")
+    assert response.status_code == 500
+    assert received == []
+
+
+def team_owner(request):
+    """A host's rule: everyone in the request acts for one shared account."""
+    return get_user_model().objects.get_or_create(username="team")[0]
+
+
+def test_owner_function_is_a_setting(api, other_api, settings):
+    settings.THREADS_APP = {"OWNER_FUNCTION": "tests.test_host_hooks.team_owner"}
+    thread = make_thread(api)
+    # Both keys act for the team, so both see the thread.
+    assert other_api.get(url("thread-detail", thread_id=thread["id"])).status_code == 200
+    assert Thread.objects.get().owner.username == "team"
+
+
+def test_host_authentication_classes(user, settings):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    settings.THREADS_APP = {
+        "AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"]
+    }
+    assert client.get(url("thread-list")).status_code == 403  # no session, no Bearer realm
+    client.force_login(user)
+    assert client.get(url("thread-list")).json()["object"] == "list"
+    # Session authentication brings CSRF protection with it, answered in our envelope.
+    refused = client.post(url("thread-list"), "{}", content_type="application/json")
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["error"]["message"]

@@ -1,0 +1,22 @@
+"""Signals a host can connect to, to react to changes made through the API.
+
+Each is sent once the change has committed (never for a write that rolled
+back), with the model class as sender and these arguments:
+
+- ``thread_created``, ``thread_updated``: ``thread``, ``request``
+- ``thread_deleted``: ``thread`` (no longer in the database), ``request``
+- ``message_created``, ``message_updated``: ``message``, ``request``
+- ``message_deleted``: ``message`` (no longer in the database), ``request``
+
+``thread_created`` is sent before the ``message_created`` of the messages it
+was created with.
+"""
+
+from django.dispatch import Signal
+
+thread_created = Signal()
+thread_updated = Signal()
+thread_deleted = Signal()
+message_created = Signal()
+message_updated = Signal()
+message_deleted = Signal()
