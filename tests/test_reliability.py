@@ -207,6 +207,15 @@ class TestLimits:
                          content_type="application/json")
         assert small.status_code == 200
 
+    def test_default_limit_is_ours_not_djangos(self, api):
+        # Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB) must not cut our 8 MiB limit short.
+        messages = [{"role": "user", "content": "x" * 40_000}] * 100
+        body = json.dumps({"messages": messages})
+        assert len(body) > 3 * 1024 * 1024
+        response = api.post(url("thread-list"), body, content_type="application/json")
+        assert response.status_code == 200, response.content[:300]
+        assert Message.objects.count() == 100
+
     def test_busy_database_answers_503(self, api, monkeypatch):
         def locked(*args, **kwargs):
             raise OperationalError("database is locked")
