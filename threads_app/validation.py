@@ -136,6 +136,11 @@ def check_id(value: str, prefix: str, param: str) -> str:
             param,
             "invalid_value",
         )
+    # No ID holds one, and PostgreSQL cannot even compare a string that does.
+    if "\x00" in value:
+        raise ValidationError(
+            f"Invalid '{param}': null characters are not allowed.", param, "invalid_value"
+        )
     return value
 
 
@@ -220,8 +225,11 @@ def clean_image_url(value: Any, param: str) -> dict:
     reject_unknown_fields(image, ("url", "detail"), param)
     url_param = path(param, "url")
     url = require_string(require_field(image, "url", param), url_param)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[" and the like: not a URL at all
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError(
             f"Invalid '{url_param}': expected an http or https URL.", url_param, "invalid_url"
         )
@@ -261,6 +269,10 @@ def clean_content(value: Any, param: str = "content") -> list[dict]:
         content = [clean_content_part(p, path(param, i), param) for i, p in enumerate(value)]
     else:
         raise type_error(param, "a string or an array of content parts", value)
+    return check_text_length(content, param)
+
+
+def check_text_length(content: list[dict], param: str) -> list[dict]:
     limit = app_settings.MAX_TEXT_LENGTH
     length = text_length(content)
     if length > limit:
@@ -396,3 +408,206 @@ def clean_message_update(body: Any) -> dict[str, Any]:
     require_object(body, "body")
     reject_unknown_fields(body, ("metadata",))
     return {"metadata": clean_metadata(body["metadata"])} if "metadata" in body else {}
+
+
+# Stored objects (import) ---------------------------------------------------
+#
+# An import reads objects in the shape the API returns, not the shape callers
+# send: text parts carry annotations, and fields such as `status` or `run_id`
+# that only a run could set are present. These rules take that shape and reuse
+# the request rules wherever the two agree.
+
+ID_MAX_LENGTH = 64
+STATUSES = ("in_progress", "incomplete", "completed")
+INCOMPLETE_REASONS = ("content_filter", "max_tokens", "run_cancelled", "run_expired", "run_failed")
+STORED_PART_TYPES = ("text", "image_file", "image_url", "refusal")
+ANNOTATION_TYPES = ("file_citation", "file_path")
+THREAD_FIELDS = ("id", "object", "created_at", "tool_resources", "metadata")
+MESSAGE_FIELDS = tuple(
+    "id object created_at thread_id status incomplete_details completed_at incomplete_at "
+    "role content assistant_id run_id attachments metadata".split()
+)
+
+
+def require_non_negative_integer(value: Any, param: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise type_error(param, "an integer", value)
+    if value < 0:
+        raise ValidationError(
+            f"Invalid '{param}': {value}. Expected an integer of at least 0.",
+            param,
+            "integer_below_min_value",
+        )
+    return value
+
+
+def clean_object_id(value: Any, prefix: str, param: str) -> str:
+    """An ID as stored: the type's prefix, and at most 64 characters in all."""
+    object_id = check_id(require_string(value, param), prefix, param)
+    if len(object_id) > ID_MAX_LENGTH:
+        raise ValidationError(
+            f"Invalid '{param}': the ID is {len(object_id)} characters long; "
+            f"IDs may have at most {ID_MAX_LENGTH}.",
+            param,
+            "string_above_max_length",
+        )
+    return object_id
+
+
+def clean_optional_string(value: Any, param: str, max_length: int = ID_MAX_LENGTH) -> str | None:
+    if value is None:
+        return None
+    text = require_string(value, param, non_empty=True)
+    if len(text) > max_length:
+        raise ValidationError(
+            f"Invalid '{param}': expected at most {max_length} characters, got {len(text)}.",
+            param,
+            "string_above_max_length",
+        )
+    return text
+
+
+# The last second a Python datetime can hold (9999-12-31T23:59:59Z).
+TIMESTAMP_MAX = 253_402_300_799
+
+
+def clean_timestamp(value: Any, param: str) -> int:
+    """Unix seconds, as every timestamp of the API is."""
+    seconds = require_non_negative_integer(value, param)
+    if seconds > TIMESTAMP_MAX:
+        raise ValidationError(
+            f"Invalid '{param}': {seconds} is after the year 9999.", param, "invalid_value"
+        )
+    return seconds
+
+
+def clean_optional_timestamp(value: Any, param: str) -> int | None:
+    return None if value is None else clean_timestamp(value, param)
+
+
+def check_object_type(body: dict, expected: str, prefix: str) -> None:
+    if "object" in body:
+        check_choice(body["object"], (expected,), path(prefix, "object"))
+
+
+def clean_annotation(value: Any, param: str) -> dict:
+    annotation = require_object(value, param)
+    kind = check_choice(
+        require_field(annotation, "type", param), ANNOTATION_TYPES, path(param, "type")
+    )
+    reject_unknown_fields(annotation, ("type", "text", kind, "start_index", "end_index"), param)
+    target_param = path(param, kind)
+    target = require_object(require_field(annotation, kind, param), target_param)
+    reject_unknown_fields(target, ("file_id",), target_param)
+    file_id = require_field(target, "file_id", target_param)
+    return {
+        "type": kind,
+        "text": require_string(require_field(annotation, "text", param), path(param, "text")),
+        kind: {"file_id": require_string(file_id, path(target_param, "file_id"), non_empty=True)},
+        **{
+            name: require_non_negative_integer(
+                require_field(annotation, name, param), path(param, name)
+            )
+            for name in ("start_index", "end_index")
+        },
+    }
+
+
+def clean_stored_content_part(value: Any, param: str) -> dict:
+    part = require_object(value, param)
+    kind = check_choice(require_field(part, "type", param), STORED_PART_TYPES, path(param, "type"))
+    reject_unknown_fields(part, ("type", kind), param)
+    body = require_field(part, kind, param)
+    body_param = path(param, kind)
+    if kind == "text":
+        text = require_object(body, body_param)
+        reject_unknown_fields(text, ("value", "annotations"), body_param)
+        value = require_string(require_field(text, "value", body_param), path(body_param, "value"))
+        annotations_param = path(body_param, "annotations")
+        annotations = require_list(text.get("annotations") or [], annotations_param)
+        return {
+            "type": kind,
+            kind: {
+                "value": value,
+                "annotations": [
+                    clean_annotation(a, path(annotations_param, i))
+                    for i, a in enumerate(annotations)
+                ],
+            },
+        }
+    if kind == "refusal":
+        return {"type": kind, kind: require_string(body, body_param)}
+    if kind == "image_file":
+        return {"type": kind, kind: clean_image_file(body, body_param)}
+    return {"type": kind, kind: clean_image_url(body, body_param)}
+
+
+def clean_stored_content(value: Any, param: str = "content") -> list[dict]:
+    """Content in the returned shape. Unlike a request's, it may be empty or hold empty
+    text: a run that was cancelled or failed left messages like that."""
+    parts = require_list(value, param)
+    return check_text_length(
+        [clean_stored_content_part(p, path(param, i)) for i, p in enumerate(parts)], param
+    )
+
+
+def clean_incomplete_details(value: Any, param: str) -> dict | None:
+    if value is None:
+        return None
+    details = require_object(value, param)
+    reject_unknown_fields(details, ("reason",), param)
+    reason = require_field(details, "reason", param)
+    return {"reason": check_choice(reason, INCOMPLETE_REASONS, path(param, "reason"))}
+
+
+def clean_stored_thread(body: Any, prefix: str = "") -> dict[str, Any]:
+    """Return a thread object's stored fields, ``created_at`` in Unix seconds."""
+    require_object(body, prefix or "body")
+    reject_unknown_fields(body, THREAD_FIELDS, prefix)
+    check_object_type(body, "thread", prefix)
+    return {
+        "public_id": clean_object_id(
+            require_field(body, "id", prefix), THREAD_PREFIX, path(prefix, "id")
+        ),
+        "created_at": clean_timestamp(
+            require_field(body, "created_at", prefix), path(prefix, "created_at")
+        ),
+        "tool_resources": clean_tool_resources(
+            body.get("tool_resources"), path(prefix, "tool_resources")
+        ),
+        "metadata": clean_metadata(body.get("metadata"), path(prefix, "metadata")),
+    }
+
+
+def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
+    """Return a message object's stored fields and its ``thread_id``; times in Unix seconds."""
+    require_object(body, prefix or "body")
+    reject_unknown_fields(body, MESSAGE_FIELDS, prefix)
+    check_object_type(body, "thread.message", prefix)
+
+    def field(name: str) -> Any:
+        return require_field(body, name, prefix)
+
+    return {
+        "public_id": clean_object_id(field("id"), MESSAGE_PREFIX, path(prefix, "id")),
+        "thread_id": clean_object_id(field("thread_id"), THREAD_PREFIX, path(prefix, "thread_id")),
+        "created_at": clean_timestamp(field("created_at"), path(prefix, "created_at")),
+        "role": check_choice(field("role"), ROLES, path(prefix, "role")),
+        "content": clean_stored_content(field("content"), path(prefix, "content")),
+        "status": check_choice(field("status"), STATUSES, path(prefix, "status")),
+        "incomplete_details": clean_incomplete_details(
+            body.get("incomplete_details"), path(prefix, "incomplete_details")
+        ),
+        "completed_at": clean_optional_timestamp(
+            body.get("completed_at"), path(prefix, "completed_at")
+        ),
+        "incomplete_at": clean_optional_timestamp(
+            body.get("incomplete_at"), path(prefix, "incomplete_at")
+        ),
+        "assistant_id": clean_optional_string(
+            body.get("assistant_id"), path(prefix, "assistant_id")
+        ),
+        "run_id": clean_optional_string(body.get("run_id"), path(prefix, "run_id")),
+        "attachments": clean_attachments(body.get("attachments"), path(prefix, "attachments")),
+        "metadata": clean_metadata(body.get("metadata"), path(prefix, "metadata")),
+    }

@@ -1,0 +1,495 @@
+"""export_threads and import_threads: round trip, the SDK's shapes, order, bad records."""
+
+import io
+import json
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils.connection import ConnectionDoesNotExist
+from openai.pagination import SyncCursorPage
+from openai.types.beta import Thread as SDKThread
+from openai.types.beta.threads import Message as SDKMessage
+
+from threads_app import validation
+from threads_app.models import Message, Thread, Tombstone
+from threads_app.transfer import Progress
+
+from .conftest import url
+from .oracle import assert_schema
+
+pytestmark = pytest.mark.django_db
+
+T0 = 1_700_000_000  # a fixed second, so that records can share or order their timestamps
+
+
+def post(client, path, body):
+    response = client.post(path, json.dumps(body), content_type="application/json")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def get(client, path, **query):
+    response = client.get(path, query)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def export(tmp_path, *args, name="export.jsonl") -> bytes:
+    target = tmp_path / name
+    call_command("export_threads", "--output", str(target), *args, stderr=io.StringIO())
+    return target.read_bytes()
+
+
+def run_import(tmp_path, lines, *args, name="import.jsonl"):
+    """Import ``lines`` (bytes, or objects written one a line); return (output, failed)."""
+    source = tmp_path / name
+    if isinstance(lines, bytes):
+        source.write_bytes(lines)
+    else:
+        source.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    out = io.StringIO()
+    try:
+        call_command("import_threads", str(source), *args, stdout=out, stderr=out)
+    except CommandError:
+        return out.getvalue(), True
+    return out.getvalue(), False
+
+
+def empty_the_store():
+    Message.objects.all().delete()
+    Thread.objects.all().delete()
+    Tombstone.objects.all().delete()
+
+
+def message(msg_id, thread_id, created_at=T0, text="hello", **fields):
+    return {
+        "id": msg_id,
+        "object": "thread.message",
+        "created_at": created_at,
+        "thread_id": thread_id,
+        "status": "completed",
+        "incomplete_details": None,
+        "completed_at": created_at,
+        "incomplete_at": None,
+        "role": "user",
+        "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+        "assistant_id": None,
+        "run_id": None,
+        "attachments": [],
+        "metadata": {},
+        **fields,
+    }
+
+
+def thread(thread_id, created_at=T0, **fields):
+    return {
+        "id": thread_id,
+        "object": "thread",
+        "created_at": created_at,
+        "tool_resources": {},
+        "metadata": {},
+        **fields,
+    }
+
+
+def texts(api, thread_id):
+    page = get(api, url("message-list", thread_id=thread_id), order="asc", limit=100)
+    return [
+        "".join(part["text"]["value"] for part in m["content"] if part["type"] == "text")
+        for m in page["data"]
+    ]
+
+
+@pytest.fixture
+def conversations(api, other_api):
+    """Two owners' threads made through the API, and one message only a run could leave."""
+    first = post(
+        api,
+        url("thread-list"),
+        {
+            "messages": [
+                {"role": "user", "content": "one"},
+                {"role": "assistant", "content": [{"type": "text", "text": "two"}]},
+                {"role": "user", "content": "three", "metadata": {"k": "v"}},
+            ],
+            "metadata": {"customer": "42", "zeta": "first key written last"},
+            "tool_resources": {"code_interpreter": {"file_ids": ["file-a"]}},
+        },
+    )
+    post(
+        api,
+        url("message-list", thread_id=first["id"]),
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                {"type": "image_file", "image_file": {"file_id": "file-b", "detail": "low"}},
+                {"type": "text", "text": "ünïcödé ✓"},
+            ],
+            "attachments": [{"file_id": "file-c", "tools": [{"type": "file_search"}]}],
+        },
+    )
+    second = post(api, url("thread-list"), {"messages": [{"role": "user", "content": "solo"}]})
+    theirs = post(other_api, url("thread-list"), {"messages": [{"role": "user", "content": "x"}]})
+    Message.objects.create(
+        thread=Thread.objects.get(public_id=second["id"]),
+        public_id="msg_fromarun000000000000000",
+        role="assistant",
+        content=[{"type": "text", "text": {"value": "", "annotations": []}}],
+        status="incomplete",
+        incomplete_details={"reason": "run_cancelled"},
+        completed_at=None,
+        assistant_id="asst_abc",
+        run_id="run_abc",
+    )
+    return first["id"], second["id"], theirs["id"]
+
+
+def test_round_trip_into_an_empty_store_gives_identical_bytes(tmp_path, api, conversations):
+    listed = get(api, url("thread-list"), order="asc")
+    first = export(tmp_path, name="first.jsonl")
+    assert first.count(b"\n") == 3 + 7  # threads and messages, one a line
+    empty_the_store()
+    err, failed = run_import(tmp_path, first, name="first.jsonl")
+    assert not failed, err
+    assert "imported 3 threads and 7 messages" in err
+    assert export(tmp_path, name="second.jsonl") == first
+    # Same IDs, timestamps and list order through the API as before.
+    assert get(api, url("thread-list"), order="asc") == listed
+    assert texts(api, conversations[0])[:3] == ["one", "two", "three"]
+
+
+def test_exported_lines_are_the_api_objects(tmp_path, api, conversations):
+    lines = [orjson.loads(line) for line in export(tmp_path).splitlines()]
+    first_id = conversations[0]
+    thread_line = lines[0]
+    assert thread_line.pop("owner") == "alice"
+    assert thread_line == get(api, url("thread-detail", thread_id=first_id))
+    listed = get(api, url("message-list", thread_id=first_id), order="asc")["data"]
+    assert lines[1:5] == listed
+    for line in lines:
+        line.pop("owner", None)
+        is_message = line["object"] == "thread.message"
+        assert_schema(line, "MessageObject" if is_message else "ThreadObject")
+
+
+def test_a_second_import_adds_nothing(tmp_path, conversations):
+    data = export(tmp_path)
+    err, failed = run_import(tmp_path, data)
+    assert not failed
+    assert "imported 0 threads and 0 messages; 3 threads and 7 messages were already" in err
+    assert (Thread.objects.count(), Message.objects.count()) == (3, 7)
+
+
+def test_export_filters_by_owner_thread_and_date(tmp_path, conversations, other_user):
+    first_id, second_id, theirs_id = conversations
+    Thread.objects.filter(public_id=first_id).update(created_at=datetime(2024, 1, 1, tzinfo=UTC))
+
+    def exported_threads(*args):
+        lines = [orjson.loads(line) for line in export(tmp_path, *args).splitlines()]
+        return [line["id"] for line in lines if line["object"] == "thread"]
+
+    assert exported_threads("--owner", "alice") == [first_id, second_id]
+    assert exported_threads("--owner", "mallory") == [theirs_id]
+    assert exported_threads("--thread", theirs_id, "--thread", first_id) == [first_id, theirs_id]
+    assert exported_threads("--until", "2024-06-01") == [first_id]
+    assert exported_threads("--since", "2024-06-01T00:00:00Z") == [second_id, theirs_id]
+    assert exported_threads("--owner", "alice", "--since", "2024-06-01") == [second_id]
+    with pytest.raises(CommandError, match="not an ISO 8601"):
+        export(tmp_path, "--since", "last tuesday")
+
+
+def test_the_sdk_shapes_import(tmp_path, api, user, conversations):
+    """model_dump() of SDK threads, messages and list pages, as the SDK builds them."""
+    first_id, second_id, _ = conversations
+    thread_dump = SDKThread.model_validate(get(api, url("thread-detail", thread_id=first_id)))
+    page = SyncCursorPage[SDKMessage].model_validate(
+        get(api, url("message-list", thread_id=first_id))  # newest first, the SDK's default
+    )
+    second_messages = get(api, url("message-list", thread_id=second_id), order="asc")["data"]
+    single = SDKMessage.model_validate(second_messages[0])
+    before = [get(api, url("thread-detail", thread_id=first_id)), page.model_dump(mode="json")]
+    empty_the_store()
+
+    lines = [
+        thread_dump.model_dump(),
+        page.model_dump(mode="json"),
+        single.model_dump(),  # its thread is not in the file: --owner makes it
+    ]
+    err, failed = run_import(tmp_path, lines, "--owner", user.username)
+    assert not failed, err
+    assert get(api, url("thread-detail", thread_id=first_id)) == before[0]
+    again = get(api, url("message-list", thread_id=first_id))
+    assert SyncCursorPage[SDKMessage].model_validate(again).model_dump(mode="json") == before[1]
+    assert texts(api, second_id) == ["solo"]
+
+
+def test_a_page_of_one_second_follows_list_order(tmp_path, api, user):
+    # Three messages of one second; only the page's order tells which came first.
+    records = [message(f"msg_{n}", "thread_same", text=n) for n in ("a", "b", "c")]
+    newest_first = {"object": "list", "data": records[::-1], "has_more": False}
+    err, failed = run_import(tmp_path, [thread("thread_same"), newest_first], "--owner", "alice")
+    assert not failed, err
+    assert texts(api, "thread_same") == ["a", "b", "c"]
+
+    records = [message(f"msg_asc{n}", "thread_asc", text=n) for n in ("a", "b", "c")]
+    oldest_first = {"object": "list", "data": records}
+    err, failed = run_import(
+        tmp_path, [thread("thread_asc"), oldest_first], "--owner", "alice", "--list-order", "asc"
+    )
+    assert not failed, err
+    assert texts(api, "thread_asc") == ["a", "b", "c"]
+
+
+def test_pages_in_descending_order_are_told_by_their_timestamps(tmp_path, api, user):
+    # Two pages newest first; the second page's newest shares a second with the
+    # first page's oldest, and is older than it by list order.
+    page1 = [message("msg_d", "thread_p", T0 + 2, "d"), message("msg_c", "thread_p", T0 + 1, "c")]
+    page2 = [message("msg_b", "thread_p", T0 + 1, "b"), message("msg_a", "thread_p", T0, "a")]
+    lines = [
+        thread("thread_p"),
+        {"object": "list", "data": page1, "has_more": True},
+        {"object": "list", "data": page2, "has_more": False},
+    ]
+    err, failed = run_import(tmp_path, lines, "--owner", "alice", "--list-order", "asc")
+    assert not failed, err
+    assert texts(api, "thread_p") == ["a", "b", "c", "d"]
+
+
+def test_messages_are_inserted_in_created_at_order_ties_in_file_order(tmp_path, api, user):
+    lines = [
+        thread("thread_order", owner="alice"),
+        message("msg_late", "thread_order", T0 + 5, "late"),
+        message("msg_tie1", "thread_order", T0 + 1, "tie1"),
+        message("msg_early", "thread_order", T0, "early"),
+        message("msg_tie2", "thread_order", T0 + 1, "tie2"),
+    ]
+    err, failed = run_import(tmp_path, lines)
+    assert not failed, err
+    assert texts(api, "thread_order") == ["early", "tie1", "tie2", "late"]
+    stored = Message.objects.get(public_id="msg_late")
+    assert int(stored.created_at.timestamp()) == T0 + 5 == int(stored.completed_at.timestamp())
+
+
+def test_an_indented_json_document_imports(tmp_path, api, user):
+    page = {"object": "list", "data": [message("msg_1", "thread_doc")], "has_more": False}
+    document = json.dumps([thread("thread_doc"), page], indent=2).encode()
+    err, failed = run_import(tmp_path, document, "--owner", "alice")
+    assert not failed, err
+    assert texts(api, "thread_doc") == ["hello"]
+
+
+def test_bad_records_are_reported_by_line_and_the_rest_imported(tmp_path, api, user):
+    too_much_metadata = {f"k{i}": "v" for i in range(17)}
+    lines = [
+        orjson.dumps(thread("thread_ok", owner="alice")),
+        b"{not json",
+        orjson.dumps(thread("thread_bad", owner="alice", metadata=too_much_metadata)),
+        orjson.dumps(message("msg_orphaned", "thread_bad")),
+        orjson.dumps(message("msg_ok", "thread_ok")),
+        orjson.dumps({"object": "assistant", "id": "asst_1"}),
+        orjson.dumps(message("msg_badpart", "thread_ok", content=[{"type": "video"}])),
+        orjson.dumps(thread("thread_nobody", owner="nobody")),
+        orjson.dumps({"object": "list", "data": [message("msg_x", "thread_ok", role="system")]}),
+    ]
+    err, failed = run_import(tmp_path, b"\n".join(lines) + b"\n")
+    assert failed
+    reported = [line.split(": line ", 1)[1] for line in err.splitlines() if ": line " in line]
+    assert [line.split(":")[0] for line in reported] == [
+        "2",
+        "3, metadata",
+        "4",
+        "6",
+        "7, content[0].type",
+        "8",
+        "9, data[0].role",
+    ]
+    assert "too many pairs" in reported[1] and "thread_bad was not imported" in reported[2]
+    assert "'assistant'" in reported[3] and "'nobody' does not exist" in reported[5]
+    assert "'system'" in reported[6]
+    assert texts(api, "thread_ok") == ["hello"]
+    assert not Thread.objects.filter(public_id__in=["thread_bad", "thread_nobody"]).exists()
+
+
+def test_messages_without_their_thread_need_an_owner(tmp_path, api, user):
+    lines = [message("msg_b", "thread_new", T0 + 1, "b"), message("msg_a", "thread_new", T0, "a")]
+    err, failed = run_import(tmp_path, lines)
+    assert failed and "pass --owner" in err
+    assert not Thread.objects.filter(public_id="thread_new").exists()
+    err, failed = run_import(tmp_path, lines, "--owner", "alice")
+    assert not failed, err
+    created = Thread.objects.get(public_id="thread_new")
+    assert created.owner == user and int(created.created_at.timestamp()) == T0
+    assert texts(api, "thread_new") == ["a", "b"]
+
+
+def test_messages_join_their_thread_already_in_the_database(tmp_path, api, conversations):
+    first_id = conversations[0]
+    err, failed = run_import(tmp_path, [message("msg_added", first_id, text="added")])
+    assert not failed, err
+    assert texts(api, first_id)[-1] == "added"
+
+
+def test_nothing_lands_in_another_owners_thread(tmp_path, conversations, other_user):
+    first_id = conversations[0]  # alice's
+    lines = [thread(first_id, owner="mallory"), message("msg_sneaky", first_id)]
+    err, failed = run_import(tmp_path, lines)
+    assert failed and "exists with another owner" in err and "was not imported" in err
+    err, failed = run_import(tmp_path, [message("msg_sneaky", first_id)], "--owner", "mallory")
+    assert failed and "belongs to another owner" in err
+    assert not Message.objects.filter(public_id="msg_sneaky").exists()
+
+
+def test_a_message_id_already_in_another_thread_is_refused(tmp_path, api, conversations):
+    first_id, second_id, _ = conversations
+    taken = get(api, url("message-list", thread_id=first_id))["data"][0]["id"]
+    err, failed = run_import(tmp_path, [message(taken, second_id)])
+    assert failed and f"message {taken} exists in another thread" in err
+    assert texts(api, second_id) == ["solo", ""]
+
+
+def test_import_needs_an_existing_owner_and_readable_files(tmp_path, db):
+    with pytest.raises(CommandError, match="No user 'ghost'"):
+        call_command("import_threads", "-", "--owner", "ghost")
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("import_threads", str(tmp_path / "missing.jsonl"))
+
+
+def test_content_as_openai_stored_it_is_kept(tmp_path, api, user):
+    """Annotations, refusals, empty content: what runs left, returned as it was."""
+    cited = {
+        "type": "text",
+        "text": {
+            "value": "See 【4:0†source】.",
+            "annotations": [
+                {
+                    "type": "file_citation",
+                    "text": "【4:0†source】",
+                    "file_citation": {"file_id": "file-xyz"},
+                    "start_index": 4,
+                    "end_index": 16,
+                },
+                {
+                    "type": "file_path",
+                    "text": "sandbox:/out.csv",
+                    "file_path": {"file_id": "file-out"},
+                    "start_index": 0,
+                    "end_index": 3,
+                },
+            ],
+        },
+    }
+    refusal = {"type": "refusal", "refusal": "I can't help with that."}
+    lines = [
+        thread("thread_run"),
+        message(
+            "msg_cited",
+            "thread_run",
+            role="assistant",
+            content=[cited, refusal],
+            run_id="run_1",
+            assistant_id="asst_1",
+        ),
+        message(
+            "msg_cut",
+            "thread_run",
+            T0 + 1,
+            content=[],
+            status="incomplete",
+            completed_at=None,
+            incomplete_at=T0 + 1,
+            incomplete_details={"reason": "max_tokens"},
+        ),
+    ]
+    err, failed = run_import(tmp_path, lines, "--owner", "alice")
+    assert not failed, err
+    data = get(api, url("message-list", thread_id="thread_run"), order="asc")["data"]
+    assert data == lines[1:]
+    for item in data:
+        assert_schema(item, "MessageObject")
+
+
+@pytest.mark.parametrize(
+    "change, param",
+    [
+        ({"id": "thread_x"}, "id"),
+        ({"id": "msg_" + "x" * 61}, "id"),
+        ({"created_at": -1}, "created_at"),
+        ({"completed_at": 10**20}, "completed_at"),
+        ({"created_at": "2024-01-01"}, "created_at"),
+        ({"status": "done"}, "status"),
+        ({"incomplete_details": {"reason": "bored"}}, "incomplete_details.reason"),
+        ({"run_id": 7}, "run_id"),
+        ({"attachments": [{"file_id": "f"}]}, "attachments[0].tools"),
+        ({"object": "thread"}, "object"),
+        ({"extra": 1}, "extra"),
+        ({"content": [{"type": "text", "text": "plain"}]}, "content[0].text"),
+        (
+            {"content": [{"type": "text", "text": {"value": "x", "annotations": [{}]}}]},
+            "content[0].text.annotations[0].type",
+        ),
+        (
+            {"content": [{"type": "image_url", "image_url": {"url": "ftp://x"}}]},
+            "content[0].image_url.url",
+        ),
+    ],
+)
+def test_stored_message_rules_name_the_field(change, param):
+    with pytest.raises(validation.ValidationError) as raised:
+        validation.clean_stored_message({**message("msg_1", "thread_1"), **change})
+    assert raised.value.param == param
+
+
+def test_stored_content_obeys_the_text_limit(settings):
+    settings.THREADS_APP = {"MAX_TEXT_LENGTH": 5}
+    long_text = {"type": "text", "text": {"value": "123456", "annotations": []}}
+    with pytest.raises(validation.ValidationError, match="limit is 5"):
+        validation.clean_stored_content([long_text])
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_bar_waits_then_redraws_at_intervals():
+    out, clock = io.StringIO(), FakeClock()
+    progress = Progress(out, total=200, clock=clock)
+    progress.update(10, "early")
+    assert out.getvalue() == ""  # a short run prints nothing
+    clock.now += Progress.delay
+    progress.update(100, "half")
+    assert "[" + "#" * 15 + "." * 15 + "]  50% half" in out.getvalue()
+    clock.now += Progress.interval / 2
+    progress.update(150, "too soon")
+    assert "too soon" not in out.getvalue()
+    progress.close(200, "done")
+    assert out.getvalue().endswith("\n") and "100% done" in out.getvalue()
+
+
+def test_progress_bar_off_or_without_total():
+    out, clock = io.StringIO(), FakeClock()
+    Progress(out, total=10, enabled=False, clock=clock).update(5, "x", force=True)
+    assert out.getvalue() == ""
+    progress = Progress(out, total=None, clock=clock)
+    progress.update(5, "3 threads", force=True)
+    assert out.getvalue() == "\r" + "3 threads".ljust(Progress.width + 40)
+
+
+def test_export_to_stdout(tmp_path, conversations):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("export_threads", "--progress", stdout=out, stderr=err)
+    assert out.getvalue().encode() == export(tmp_path)
+    assert "Exported 3 threads and 7 messages." in err.getvalue()
+
+
+def test_export_reads_from_the_database_it_is_given(tmp_path, conversations):
+    assert export(tmp_path, "--database", "default") == export(tmp_path)
+    with pytest.raises(ConnectionDoesNotExist):
+        export(tmp_path, "--database", "replica")

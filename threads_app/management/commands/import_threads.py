@@ -1,0 +1,80 @@
+import os
+import sys
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from threads_app.transfer import ImportCounts, Problem, Progress, import_lines
+
+
+class Command(BaseCommand):
+    help = (
+        "Import threads and messages from JSON Lines written by export_threads, or from the "
+        "openai SDK's model_dump() of threads, messages and list pages. IDs and timestamps "
+        "are kept; whatever is already present (same ID) is skipped, so a second run adds "
+        "nothing. Bad records are reported with their line and skipped; the command then "
+        "exits with status 1."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("files", nargs="+", metavar="FILE", help="'-' reads stdin.")
+        parser.add_argument(
+            "--owner",
+            metavar="USERNAME",
+            help="Owner of every thread imported, whatever the records say; needed for "
+            "records without an owner (the SDK's) and for messages whose thread is "
+            "not in the input, whose thread is then created.",
+        )
+        parser.add_argument(
+            "--list-order",
+            choices=["asc", "desc"],
+            default="desc",
+            help="Order of a list page whose messages all share one second (other pages "
+            "show theirs); default desc, the SDK's default.",
+        )
+        parser.add_argument(
+            "--progress",
+            action="store_true",
+            default=None,
+            help="Show a progress bar on stderr (default: when stderr is a terminal).",
+        )
+        parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        owner = None
+        if options["owner"] is not None:
+            manager = get_user_model()._default_manager
+            try:
+                owner = manager.get_by_natural_key(options["owner"])
+            except manager.model.DoesNotExist:
+                raise CommandError(f"No user {options['owner']!r}.") from None
+        show = options["progress"]
+        if show is None:
+            show = self.stderr.isatty()
+        problems = 0
+        for name in options["files"]:
+            counts = self.import_file(name, owner, options["list_order"], show)
+            problems += len(counts.problems)
+            self.stdout.write(
+                f"{name}: imported {counts.threads_created} threads and "
+                f"{counts.messages_created} messages; {counts.threads_present} threads and "
+                f"{counts.messages_present} messages were already present."
+            )
+        if problems:
+            raise CommandError(f"{problems} records were not imported; see above.")
+
+    def import_file(self, name: str, owner: Any, list_order: str, show: bool) -> ImportCounts:
+        def report(problem: Problem) -> None:
+            self.stderr.write(f"{name}: {problem}")
+
+        if name == "-":
+            progress = Progress(self.stderr, None, enabled=show)
+            return import_lines(sys.stdin.buffer, owner, list_order, report, progress)
+        try:
+            lines = open(name, "rb")  # closed by the `with` below
+        except OSError as error:
+            raise CommandError(f"Cannot read {name}: {error.strerror}") from None
+        with lines:
+            progress = Progress(self.stderr, os.fstat(lines.fileno()).st_size, enabled=show)
+            return import_lines(lines, owner, list_order, report, progress)

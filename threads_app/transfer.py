@@ -1,0 +1,499 @@
+"""Threads and their messages as JSON Lines, out of the database and back in.
+
+The export writes one object per line in the API's own shapes: a thread, then
+its messages in list order, then the next thread. A thread line carries one
+key the API does not show, ``owner`` (the owner's username), so that a whole
+database can move in one file.
+
+The import reads that format and also what the ``openai`` SDK gives:
+``model_dump()`` of a thread or a message, and list pages
+(``{"object": "list", "data": [...]}``), one per line or as one JSON document.
+It keeps IDs and timestamps, skips what is already there (matched on the
+public ID), validates with the API's rules, and reports a bad record with its
+line number without stopping. It sends no signals: like ``loaddata``, it
+restores data rather than making changes through the API.
+"""
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import orjson
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from . import validation
+from .models import Message, Thread
+from .representation import message_object, thread_object
+
+# Keys of a list page besides its items; the SDK's page keeps what the server sent.
+LIST_PAGE_FIELDS = ("object", "data", "first_id", "last_id", "has_more")
+
+
+def from_unix(seconds: int) -> datetime:
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return moment if settings.USE_TZ else timezone.make_naive(moment)
+
+
+def dumps_line(value: dict[str, Any]) -> bytes:
+    return orjson.dumps(value) + b"\n"
+
+
+class Progress:
+    """A one-line progress bar on a terminal, drawn only once a run has lasted a moment.
+
+    ``total`` may be None (reading a pipe): the line then shows counts alone.
+    """
+
+    width = 30
+    delay = 0.5  # seconds before the first draw: short runs print nothing
+    interval = 0.2  # seconds between redraws
+
+    def __init__(
+        self,
+        stream: IO[str],
+        total: int | None,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.total = total
+        self.enabled = enabled
+        self.clock = clock
+        self.started = clock()
+        self.drawn_at: float | None = None
+
+    def line(self, done: int, note: str) -> str:
+        if not self.total:
+            return note
+        share = min(done / self.total, 1.0)
+        filled = round(share * self.width)
+        bar = "#" * filled + "." * (self.width - filled)
+        return f"[{bar}] {share:4.0%} {note}"
+
+    def update(self, done: int, note: str = "", *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = self.clock()
+        if not force and (
+            now - self.started < self.delay
+            or (self.drawn_at is not None and now - self.drawn_at < self.interval)
+        ):
+            return
+        self.drawn_at = now
+        self.stream.write("\r" + self.line(done, note).ljust(self.width + 40))
+        self.stream.flush()
+
+    def close(self, done: int, note: str = "") -> None:
+        if self.drawn_at is not None:
+            self.update(done, note, force=True)
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+# Export ---------------------------------------------------------------------
+
+
+def select_threads(
+    owners: Iterable[str] = (),
+    thread_ids: Iterable[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[Thread]:
+    """Threads by owner's username, by ID, and created in ``[since, until)``; each filter
+    narrows the others, and none means all."""
+    threads = Thread.objects.all()
+    owners, thread_ids = list(owners), list(thread_ids)
+    if owners:
+        username_field = get_user_model().USERNAME_FIELD
+        threads = threads.filter(**{f"owner__{username_field}__in": owners})
+    if thread_ids:
+        threads = threads.filter(public_id__in=thread_ids)
+    if since is not None:
+        threads = threads.filter(created_at__gte=since)
+    if until is not None:
+        threads = threads.filter(created_at__lt=until)
+    return threads.order_by("seq")
+
+
+def thread_record(thread: Thread) -> dict[str, Any]:
+    return {**thread_object(thread), "owner": thread.owner.get_username()}
+
+
+@dataclass
+class ExportCounts:
+    threads: int = 0
+    messages: int = 0
+
+
+def export_threads(
+    threads: QuerySet[Thread],
+    write: Callable[[bytes], object],
+    progress: Progress | None = None,
+) -> ExportCounts:
+    """Write each thread and then its messages, in list order, one JSON object a line."""
+    counts = ExportCounts()
+    # Messages are read thread by thread through the (thread, seq) index: memory
+    # stays flat however large the export, and no query spans threads.
+    for thread in threads.select_related("owner").iterator(chunk_size=500):
+        write(dumps_line(thread_record(thread)))
+        counts.threads += 1
+        for message in thread.messages.order_by("seq").iterator(chunk_size=1000):
+            write(dumps_line(message_object(message, thread.public_id)))
+            counts.messages += 1
+        if progress is not None:
+            progress.update(counts.threads, f"{counts.threads} threads, {counts.messages} messages")
+    if progress is not None:
+        progress.close(counts.threads, f"{counts.threads} threads, {counts.messages} messages")
+    return counts
+
+
+# Import ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record that was not imported, and why."""
+
+    line: int
+    message: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        place = f"line {self.line}" + (f", {self.where}" if self.where else "")
+        return f"{place}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One object read from the input, with where it stood."""
+
+    line: int
+    where: str
+    value: Any
+    # Its place among the messages of one second: file order, or reversed for a
+    # list page in descending order (whose later items are the older ones).
+    ordinal: int
+
+
+@dataclass
+class ImportCounts:
+    threads_created: int = 0
+    threads_present: int = 0
+    messages_created: int = 0
+    messages_present: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def is_list_page(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("data"), list)
+        and value.get("object", "list") == "list"
+        and set(value) <= set(LIST_PAGE_FIELDS)
+    )
+
+
+def page_is_descending(items: list[Any], default: str) -> bool:
+    """Tell a page's order from its timestamps; only a page of one second needs ``default``."""
+    stamps = [
+        item.get("created_at")
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("created_at"), int)
+    ]
+    for earlier, later in zip(stamps, stamps[1:], strict=False):
+        if earlier != later:
+            return later < earlier
+    return default == "desc"
+
+
+class Reader:
+    """Turn input lines into items: JSON Lines, or one JSON document spread over lines."""
+
+    def __init__(self, list_order: str = "desc") -> None:
+        self.list_order = list_order
+        self.position = 0
+        self.bytes_read = 0
+
+    def next_ordinal(self, descending: bool = False) -> int:
+        self.position += 1
+        return -self.position if descending else self.position
+
+    def items_of(self, value: Any, line: int, where: str = "") -> Iterator[Item | Problem]:
+        if is_list_page(value):
+            descending = page_is_descending(value["data"], self.list_order)
+            for i, item in enumerate(value["data"]):
+                yield Item(line, f"{where}data[{i}]", item, self.next_ordinal(descending))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from self.items_of(item, line, f"{where}[{i}]")
+        else:
+            yield Item(line, where, value, self.next_ordinal())
+
+    def read(self, lines: Iterable[bytes]) -> Iterator[Item | Problem]:
+        lines = iter(lines)
+        first = next(lines, b"")
+        if first.strip() and not parses(first):
+            # Not JSON Lines: perhaps one document written with indentation.
+            rest = b"".join(lines)
+            try:
+                document = orjson.loads(first + rest)
+            except orjson.JSONDecodeError:
+                lines = iter(rest.splitlines(keepends=True))
+            else:
+                self.bytes_read += len(first) + len(rest)
+                yield from self.items_of(document, 1)
+                return
+        yield from self.read_lines(itertools.chain([first], lines))
+
+    def read_lines(self, lines: Iterable[bytes]) -> Iterator[Item | Problem]:
+        for number, line in enumerate(lines, 1):
+            self.bytes_read += len(line)
+            if not line.strip():
+                continue
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                yield Problem(number, f"not valid JSON ({error})")
+                continue
+            yield from self.items_of(value, number)
+
+
+def parses(line: bytes) -> bool:
+    try:
+        orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+@dataclass
+class PendingMessage:
+    item: Item
+    fields: dict[str, Any]
+
+    @property
+    def order(self) -> tuple[int, int]:
+        return (self.fields["created_at"], self.item.ordinal)
+
+
+class Importer:
+    """Write threads and messages read by :class:`Reader` into the database.
+
+    Consecutive messages of one thread are written together, sorted by
+    ``created_at`` (ties in file order), in one transaction that holds the
+    thread's row as the API's writes do: list order is insertion order, so the
+    imported thread lists like the original. A thread record must come before
+    its messages; messages whose thread is neither in the database nor earlier
+    in the input get a new, empty thread of ``owner`` (or are refused without one).
+    """
+
+    # Most messages held in memory before they are written: a longer run of one
+    # thread's messages is sorted and written in parts of this size.
+    batch_size = 10_000
+    # IDs per `IN (...)` lookup; SQLite allows at most 32,766 parameters.
+    lookup_size = 500
+
+    def __init__(self, owner: Any = None, report: Callable[[Problem], None] | None = None) -> None:
+        self.owner = owner
+        self.report = report
+        self.counts = ImportCounts()
+        self.owners: dict[str, Any] = {}
+        # Threads whose own record was refused: their messages must not land elsewhere.
+        self.refused_threads: set[str] = set()
+        self.batch: list[PendingMessage] = []
+
+    def problem(self, item: Item | Problem, message: str = "", param: str | None = None) -> None:
+        if isinstance(item, Problem):
+            found = item
+        else:
+            where = ".".join(part for part in (item.where, param) if part)
+            found = Problem(item.line, message, where)
+        self.counts.problems.append(found)
+        if self.report is not None:
+            self.report(found)
+
+    def add(self, item: Item | Problem) -> None:
+        if isinstance(item, Problem):
+            self.problem(item)
+            return
+        value = item.value
+        kind = value.get("object") if isinstance(value, dict) else None
+        if kind == "thread":
+            self.flush()
+            self.add_thread(item)
+        elif kind == "thread.message":
+            self.add_message(item)
+        else:
+            self.problem(item, f"not a thread or a message (object: {kind!r})")
+
+    def finish(self) -> ImportCounts:
+        self.flush()
+        return self.counts
+
+    def owner_named(self, username: Any) -> Any:
+        if not isinstance(username, str):
+            return None
+        if username not in self.owners:
+            manager = get_user_model()._default_manager
+            try:
+                self.owners[username] = manager.get_by_natural_key(username)
+            except manager.model.DoesNotExist:
+                self.owners[username] = None
+        return self.owners[username]
+
+    def add_thread(self, item: Item) -> None:
+        body = dict(item.value)
+        username = body.pop("owner", None)
+        try:
+            fields = validation.clean_stored_thread(body)
+        except validation.ValidationError as error:
+            self.refuse_thread(body.get("id"))
+            self.problem(item, error.message, error.param)
+            return
+        owner = self.owner or self.owner_named(username)
+        if owner is None:
+            self.refuse_thread(fields["public_id"])
+            self.problem(
+                item,
+                f"no owner: user {username!r} does not exist"
+                if username is not None
+                else "no owner: the record names none; pass --owner",
+            )
+            return
+        existing = Thread.objects.filter(public_id=fields["public_id"]).first()
+        if existing is not None:
+            if existing.owner_id != owner.pk:
+                self.refuse_thread(fields["public_id"])
+                self.problem(item, f"thread {fields['public_id']} exists with another owner")
+            else:
+                self.counts.threads_present += 1
+            return
+        Thread.objects.create(
+            owner=owner, **{**fields, "created_at": from_unix(fields["created_at"])}
+        )
+        self.counts.threads_created += 1
+
+    def refuse_thread(self, thread_id: Any) -> None:
+        if isinstance(thread_id, str):
+            self.refused_threads.add(thread_id)
+
+    def add_message(self, item: Item) -> None:
+        try:
+            fields = validation.clean_stored_message(item.value)
+        except validation.ValidationError as error:
+            self.problem(item, error.message, error.param)
+            return
+        if self.batch and (
+            self.batch[0].fields["thread_id"] != fields["thread_id"]
+            or len(self.batch) >= self.batch_size
+        ):
+            self.flush()
+        self.batch.append(PendingMessage(item, fields))
+
+    def flush(self) -> None:
+        batch, self.batch = self.batch, []
+        if not batch:
+            return
+        thread_id = batch[0].fields["thread_id"]
+        if thread_id in self.refused_threads:
+            for pending in batch:
+                self.problem(pending.item, f"its thread {thread_id} was not imported")
+            return
+        with transaction.atomic():
+            thread = Thread.objects.select_for_update().filter(public_id=thread_id).first()
+            if thread is None and self.owner is None:
+                for pending in batch:
+                    self.problem(
+                        pending.item,
+                        f"thread {thread_id} is neither in the database nor before this "
+                        "message in the input; pass --owner to create it",
+                    )
+                return
+            if thread is not None and self.owner is not None and thread.owner_id != self.owner.pk:
+                for pending in batch:
+                    self.problem(pending.item, f"thread {thread_id} belongs to another owner")
+                return
+            new = self.new_messages(batch, thread)
+            if not new:
+                return
+            if thread is None:
+                thread = Thread.objects.create(
+                    public_id=thread_id,
+                    owner=self.owner,
+                    created_at=from_unix(min(p.fields["created_at"] for p in batch)),
+                )
+                self.counts.threads_created += 1
+            Message.objects.bulk_create(
+                Message(thread=thread, **message_fields(pending.fields))
+                for pending in sorted(new, key=lambda pending: pending.order)
+            )
+        self.counts.messages_created += len(new)
+
+    def new_messages(
+        self, batch: list[PendingMessage], thread: Thread | None
+    ) -> list[PendingMessage]:
+        """The messages of ``batch`` not yet stored; one stored in another thread is a problem."""
+        stored: dict[str, int] = {}
+        ids = [pending.fields["public_id"] for pending in batch]
+        for start in range(0, len(ids), self.lookup_size):
+            stored.update(
+                Message.objects.filter(public_id__in=ids[start : start + self.lookup_size])
+                .order_by()
+                .values_list("public_id", "thread_id")
+            )
+        new: list[PendingMessage] = []
+        seen: set[str] = set()
+        for pending in batch:
+            message_id = pending.fields["public_id"]
+            if message_id in stored and (thread is None or stored[message_id] != thread.pk):
+                self.problem(pending.item, f"message {message_id} exists in another thread")
+            elif message_id in stored or message_id in seen:
+                self.counts.messages_present += 1
+            else:
+                seen.add(message_id)
+                new.append(pending)
+        return new
+
+
+def message_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """The model's fields of a cleaned message: timestamps as datetimes, no thread ID."""
+    stored = {name: value for name, value in fields.items() if name != "thread_id"}
+    for name in ("created_at", "completed_at", "incomplete_at"):
+        if stored[name] is not None:
+            stored[name] = from_unix(stored[name])
+    return stored
+
+
+def import_lines(
+    lines: Iterable[bytes],
+    owner: Any = None,
+    list_order: str = "desc",
+    report: Callable[[Problem], None] | None = None,
+    progress: Progress | None = None,
+) -> ImportCounts:
+    """Import everything ``lines`` holds; bad records are reported and skipped."""
+    reader = Reader(list_order)
+    importer = Importer(owner, report)
+
+    def note() -> str:
+        c = importer.counts
+        return (
+            f"{c.threads_created} threads, {c.messages_created} messages, "
+            f"{len(c.problems)} problems"
+        )
+
+    for item in reader.read(lines):
+        importer.add(item)
+        if progress is not None:
+            progress.update(reader.bytes_read, note())
+    counts = importer.finish()
+    if progress is not None:
+        progress.close(reader.bytes_read, note())
+    return counts
