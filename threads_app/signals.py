@@ -1,7 +1,7 @@
-"""Signals a host can connect to, to react to changes made through the API.
+"""Signals a host can connect to, to react to changes to threads and messages.
 
-Each is sent once the change has committed (never for a write that rolled
-back), with the model class as sender and these arguments:
+The API and the admin send each once the change has committed (never for a
+write that rolled back), with the model class as sender and these arguments:
 
 - ``thread_created``, ``thread_updated``: ``thread``, ``request``
 - ``thread_deleted``: ``thread`` (no longer in the database), ``request``

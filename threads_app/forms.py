@@ -1,0 +1,348 @@
+"""The admin's forms: JSON columns edited as rows of plain fields.
+
+Each JSON column (content, attachments, metadata, tool resources) is one form
+field whose widget renders rows of inputs and reads back any number of rows.
+The field turns the rows into the API's request shape and hands it to the
+rule in :mod:`threads_app.validation` that the API itself applies, so a value
+is refused (next to its field) or stored exactly as the API would store it.
+No JavaScript: a form shows one blank row to fill in, and another after saving.
+"""
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+
+from . import validation
+from .models import APIKey, Message, Thread
+
+
+class Rows(list):
+    """What a rows widget read from a submitted form (as opposed to a stored value)."""
+
+
+def row_indices(data: Any, name: str) -> list[int]:
+    """The row numbers submitted for ``name``, in order; gaps are fine."""
+    pattern = re.compile(rf"{re.escape(name)}-(\d+)-")
+    return sorted({int(match.group(1)) for key in data if (match := pattern.match(key))})
+
+
+def get_list(data: Any, key: str) -> list[str]:
+    return data.getlist(key) if hasattr(data, "getlist") else list(data.get(key) or [])
+
+
+def split_ids(text: str) -> list[str]:
+    return [item for item in re.split(r"[\s,]+", text or "") if item]
+
+
+def content_rows(stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Stored content parts as flat rows.
+
+    ``{"type", "text"}`` for text; ``{"type", "url" or "file_id", "detail"}`` for images.
+    """
+    rows = []
+    for part in stored or []:
+        kind = part["type"]
+        if kind == "text":
+            rows.append({"type": kind, "text": part["text"]["value"]})
+        else:  # image_url {url, detail} or image_file {file_id, detail}
+            rows.append({"type": kind, **part[kind]})
+    return rows
+
+
+class RowsWidget(forms.Widget):
+    """Rows of inputs named ``<name>-<row>-<input>``; subclasses say how a row reads.
+
+    The first input carries the widget's own id, so that the field's label points at it.
+    """
+
+    extra_rows: list[dict[str, Any]] = []
+
+    def format_value(self, value: Any) -> Any:
+        return value  # rows, not a string
+
+    def get_extra_rows(self) -> list[dict[str, Any]]:
+        """Blank rows offered for new entries; left blank, they are ignored."""
+        return [dict(row, extra=True) for row in self.extra_rows]
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        rows = [dict(row, index=i) for i, row in enumerate(value or [])]
+        rows += [dict(row, index=len(rows) + i) for i, row in enumerate(self.get_extra_rows())]
+        context["widget"]["rows"] = rows
+        return context
+
+    def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
+        """The row under ``prefix``, or None if it is to be left out."""
+        raise NotImplementedError
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Rows:
+        rows = Rows()
+        for index in row_indices(data, name):
+            prefix = f"{name}-{index}-"
+            if data.get(prefix + "remove"):
+                continue
+            row = self.read_row(data, prefix)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        # No rows submitted means "none", not "leave as it was".
+        return False
+
+
+class MetadataWidget(RowsWidget):
+    template_name = "admin/threads_app/widgets/metadata.html"
+    extra_rows = [{"key": "", "value": ""}]
+
+    def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
+        key, value = data.get(prefix + "key", ""), data.get(prefix + "value", "")
+        return {"key": key, "value": value} if key or value else None
+
+
+class ContentWidget(RowsWidget):
+    template_name = "admin/threads_app/widgets/content.html"
+    extra_rows = [
+        {"type": "text", "text": ""},
+        {"type": "image_url", "url": "", "detail": "auto"},
+    ]
+    details = validation.IMAGE_DETAILS
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["details"] = self.details
+        return context
+
+    def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
+        kind = data.get(prefix + "type", "text")
+        if kind == "text":
+            row = {"type": kind, "text": data.get(prefix + "text", "")}
+            filled = row["text"]
+        else:
+            source = "url" if kind == "image_url" else "file_id"
+            row = {
+                "type": kind,
+                source: data.get(prefix + source, "").strip(),
+                "detail": data.get(prefix + "detail") or "auto",
+            }
+            filled = row[source]
+        # A blank new row is an unused offer; a blank existing row is an emptied part.
+        if data.get(prefix + "extra") and not filled:
+            return None
+        return row
+
+
+class AttachmentsWidget(RowsWidget):
+    template_name = "admin/threads_app/widgets/attachments.html"
+    extra_rows = [{"file_id": "", "tools": []}]
+    tools = validation.ATTACHMENT_TOOLS
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        context["widget"]["tools"] = self.tools
+        return context
+
+    def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
+        row = {"file_id": data.get(prefix + "file_id", "").strip(),
+               "tools": get_list(data, prefix + "tools")}
+        return row if row["file_id"] or row["tools"] else None
+
+
+class ToolResourcesWidget(forms.Widget):
+    template_name = "admin/threads_app/widgets/tool_resources.html"
+
+    def format_value(self, value: Any) -> Any:
+        return value  # one row: {"code_interpreter": [...], "file_search": [...]}
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Rows:
+        return Rows([{
+            "code_interpreter": split_ids(data.get(f"{name}-code_interpreter", "")),
+            "file_search": split_ids(data.get(f"{name}-file_search", "")),
+        }])
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False
+
+
+class RowsField(forms.Field):
+    """A JSON column edited as rows and checked by ``rule`` from the validation module."""
+
+    rule: Callable[[Any, str], Any]
+    param: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Emptiness is the rule's business (content must not be empty; metadata may).
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_rows(self, stored: Any) -> list[dict[str, Any]]:
+        """The rows that show a stored value."""
+        raise NotImplementedError
+
+    def to_request(self, rows: list[dict[str, Any]]) -> Any:
+        """The API request body that rows stand for."""
+        raise NotImplementedError
+
+    def prepare_value(self, value: Any) -> Any:
+        return value if isinstance(value, Rows) else self.to_rows(value)
+
+    def clean(self, value: Any) -> Any:
+        request = self.to_request(self.prepare_value(value))
+        try:
+            return type(self).rule(request, self.param)
+        except validation.ValidationError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        try:
+            return self.to_request(self.prepare_value(initial)) != self.to_request(
+                self.prepare_value(data)
+            )
+        except forms.ValidationError:
+            return True
+
+
+class MetadataField(RowsField):
+    widget = MetadataWidget
+    rule = staticmethod(validation.clean_metadata)
+    param = "metadata"
+
+    def to_rows(self, stored: Any) -> list[dict[str, Any]]:
+        return [{"key": k, "value": v} for k, v in (stored or {}).items()]
+
+    def to_request(self, rows: list[dict[str, Any]]) -> dict[str, str]:
+        pairs: dict[str, str] = {}
+        for row in rows:
+            if not row["key"]:
+                raise forms.ValidationError("Each value needs a key.", code="missing_key")
+            if row["key"] in pairs:
+                raise forms.ValidationError(
+                    f"The key '{row['key']}' appears more than once.", code="duplicate_key"
+                )
+            pairs[row["key"]] = row["value"]
+        return pairs
+
+
+class ContentField(RowsField):
+    widget = ContentWidget
+    rule = staticmethod(validation.clean_content)
+    param = "content"
+
+    def to_rows(self, stored: Any) -> list[dict[str, Any]]:
+        return content_rows(stored)
+
+    def to_request(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for row in rows:
+            kind = row["type"]
+            if kind == "text":
+                parts.append({"type": kind, "text": row["text"]})
+            elif kind == "image_url":
+                parts.append({"type": kind, kind: {"url": row["url"], "detail": row["detail"]}})
+            else:
+                parts.append(
+                    {"type": kind, kind: {"file_id": row["file_id"], "detail": row["detail"]}}
+                )
+        return parts
+
+
+class AttachmentsField(RowsField):
+    widget = AttachmentsWidget
+    rule = staticmethod(validation.clean_attachments)
+    param = "attachments"
+
+    def to_rows(self, stored: Any) -> list[dict[str, Any]]:
+        return [
+            {"file_id": item["file_id"], "tools": [tool["type"] for tool in item["tools"]]}
+            for item in stored or []
+        ]
+
+    def to_request(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
+            {"file_id": row["file_id"], "tools": [{"type": tool} for tool in row["tools"]]}
+            for row in rows
+        ]
+
+
+class ToolResourcesField(RowsField):
+    widget = ToolResourcesWidget
+    rule = staticmethod(validation.clean_tool_resources)
+    param = "tool_resources"
+
+    def to_rows(self, stored: Any) -> list[dict[str, Any]]:
+        stored = stored or {}
+        return [{
+            "code_interpreter": (stored.get("code_interpreter") or {}).get("file_ids") or [],
+            "file_search": (stored.get("file_search") or {}).get("vector_store_ids") or [],
+        }]
+
+    def to_request(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        ids = rows[0] if rows else {"code_interpreter": [], "file_search": []}
+        request: dict[str, Any] = {}
+        if ids["code_interpreter"]:
+            request["code_interpreter"] = {"file_ids": ids["code_interpreter"]}
+        if ids["file_search"]:
+            request["file_search"] = {"vector_store_ids": ids["file_search"]}
+        return request
+
+
+class RowsModelForm(forms.ModelForm):
+    """A field left as it was keeps its stored value exactly.
+
+    Rows cannot tell an empty ``{"file_ids": []}`` from no entry, nor carry a text
+    part's annotations, so an unchanged field is not rebuilt from its rows.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is not None:
+            for name, field in self.fields.items():
+                if isinstance(field, RowsField) and name in cleaned:
+                    if name not in self.changed_data:
+                        cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
+class ThreadForm(RowsModelForm):
+    metadata = MetadataField(
+        help_text="Up to 16 pairs; keys of at most 64 characters, values of at most 512."
+    )
+    tool_resources = ToolResourcesField(
+        label="Tool resources", help_text="IDs separated by spaces or commas."
+    )
+
+    class Meta:
+        model = Thread
+        fields = ["owner", "metadata", "tool_resources"]
+
+
+class MessageForm(RowsModelForm):
+    """A message's content, attachments and metadata; its thread and role when added."""
+
+    thread = forms.ModelChoiceField(
+        queryset=Thread.objects.all(),
+        to_field_name="public_id",
+        widget=forms.TextInput(attrs={"size": 40}),
+        help_text="The thread's ID, such as thread_abc123…",
+    )
+    content = ContentField(
+        help_text="Each part in its own row; tick Remove to drop one. Must not be empty."
+    )
+    attachments = AttachmentsField(help_text="A file ID and the tools it is meant for.")
+    metadata = MetadataField(
+        help_text="Up to 16 pairs; keys of at most 64 characters, values of at most 512."
+    )
+
+    class Meta:
+        model = Message
+        fields = ["thread", "role", "content", "attachments", "metadata"]
+
+
+class APIKeyForm(forms.ModelForm):
+    """Naming a key and its user; the secret itself is generated on save."""
+
+    class Meta:
+        model = APIKey
+        fields = ["user", "name"]
