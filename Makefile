@@ -1,13 +1,14 @@
 # Two commands for a fresh machine:
 #   make demo   install, migrate and serve the demo site on SQLite at 127.0.0.1:8000
 #   make test   install and run the whole test suite (DATABASE_URL picks the database)
+#   make bench  install and run the benchmark (needs wrk; BENCH_ARGS=--quick for a short run)
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ADDRESS ?= 127.0.0.1:8000
 
-.PHONY: demo test venv
+.PHONY: demo test bench venv
 
 venv: $(BIN)/python
 
@@ -26,3 +27,7 @@ demo: venv
 test: venv
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -23,8 +23,15 @@ def database_from_url(url: str | None, default_sqlite_path: Path) -> dict[str, A
     config = dj_database_url.parse(url or f"sqlite:///{default_sqlite_path}")
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    elif os.environ.get("DATABASE_POOL") == "1":
+        # Reconnecting costs more than most requests. psycopg's pool keeps the
+        # connections open, for every thread of a worker too, without the ping
+        # per request that CONN_HEALTH_CHECKS costs; Django requires
+        # CONN_MAX_AGE = 0 with it. project/gunicorn.conf.py turns it on.
+        config["CONN_MAX_AGE"] = 0
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": {"min_size": 1, "max_size": 4}}
     else:
-        # Persistent connections: reconnecting costs more than most requests.
+        # Persistent connections, each checked at the start of a request.
         config["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
         config["CONN_HEALTH_CHECKS"] = True
     return config

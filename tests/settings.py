@@ -83,6 +83,17 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tests.hostile.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": "1/day"},
+    "DEFAULT_SCHEMA_CLASS": "rest_framework.schemas.openapi.AutoSchema",
+}
+
+# As hostile for the OpenAPI document: it must come out as the demo serves it.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Host",
+    "OAS_VERSION": "3.0.3",
+    "SCHEMA_PATH_PREFIX": "/nowhere",
+    "SERVERS": [{"url": "https://host.example"}],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {"schemas": {"HostThing": {"type": "string"}}},
 }
 
 THREADS_APP: dict = {}

@@ -19,7 +19,13 @@ from django.utils import timezone
 from .fields import JSONTextField
 from .ids import new_message_id, new_thread_id
 
-ROLE_CHOICES = [("user", "user"), ("assistant", "assistant")]
+ROLE_CHOICES = [
+    ("user", "user"),
+    ("assistant", "assistant"),
+    # Conversations only: the Threads view does not show these.
+    ("system", "system"),
+    ("developer", "developer"),
+]
 STATUS_CHOICES = [
     ("in_progress", "in_progress"),
     ("incomplete", "incomplete"),
@@ -50,12 +56,19 @@ class Thread(models.Model):
         return self.public_id
 
 
-class Message(models.Model):
-    """One message of a thread, with its content parts in the shape the API returns.
+class MessageQuerySet(models.QuerySet):
+    def in_threads_view(self) -> "MessageQuerySet":
+        """The rows a Threads client sees: user and assistant messages, no other items."""
+        return self.filter(type="message", role__in=("user", "assistant"))
 
-    Conversations items of other types will live in this table too (a type
-    column with ``message`` as its default); nothing here assumes every row is
-    a user or assistant message beyond the ``role`` choices.
+
+class Message(models.Model):
+    """One item of a thread's history; most are messages (see ``items.py``).
+
+    ``content`` holds a message's parts in the Threads shape, which the
+    Threads API returns as stored. ``item`` holds the Conversations form of a
+    row where it cannot be derived from the other columns: every item that is
+    not a message, and a message written through the Conversations API.
     """
 
     seq = models.BigAutoField(primary_key=True)
@@ -69,7 +82,8 @@ class Message(models.Model):
         db_index=False,  # covered by the (thread, seq) index
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    role = models.CharField(max_length=16, choices=ROLE_CHOICES)
+    type = models.CharField(max_length=40, default="message")
+    role = models.CharField(max_length=16, choices=ROLE_CHOICES, blank=True)
     content = JSONTextField(default=list)
     attachments = JSONTextField(default=list, blank=True)
     metadata = JSONTextField(default=dict, blank=True)
@@ -79,6 +93,9 @@ class Message(models.Model):
     incomplete_at = models.DateTimeField(null=True, blank=True)
     assistant_id = models.CharField(max_length=64, null=True, blank=True)
     run_id = models.CharField(max_length=64, null=True, blank=True)
+    item = JSONTextField(null=True, blank=True, editable=False)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]

@@ -3,31 +3,39 @@
 Rows are ordered by ``seq``, which is total and follows insertion order, so a
 page is one indexed range scan of ``limit + 1`` rows whatever its depth: no
 offsets, no counts. Cursors are public IDs; the view turns one into a ``seq``
-through :meth:`get_cursor_position`, which also knows where deleted rows stood.
+(or into SQL that finds it, inside the page's own query), which also knows
+where deleted rows stood.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, BooleanField, F, QuerySet, Subquery
+from django.db.models.expressions import BaseExpression, Expression
+from django.db.models.functions import Coalesce
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from .conf import app_settings
 from .exceptions import BadRequest
+from .models import Tombstone
 from .representation import list_object
 from .validation import check_choice, check_id
 
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What a caller asked for, validated; cursors already resolved to positions."""
+    """What a caller asked for, validated; cursors resolved to positions.
+
+    A position is a ``seq``, or an expression that yields it (NULL when the
+    cursor names nothing, which makes the page empty).
+    """
 
     limit: int
     ascending: bool
-    after: int | None
-    before: int | None
+    after: int | BaseExpression | None
+    before: int | BaseExpression | None
 
     @property
     def backwards(self) -> bool:
@@ -52,7 +60,13 @@ class CursorPagination:
     """
 
     ordering_field = "seq"
-    id_prefix: str = ""
+    # The column every page is filtered on by equality (a message's thread, a
+    # thread's owner). Ordering by it first asks for the index led by it rather
+    # than the primary key of `seq`; see `ContainerKey` in views.py for what
+    # PostgreSQL's planner needs beyond that.
+    partition_field: str | None = None
+    id_prefix: str = ""  # what a cursor's ID must begin with; empty: any ID
+    cursor_params = ("after", "before")
     orders = ("asc", "desc")
     default_order = "desc"
 
@@ -84,20 +98,25 @@ class CursorPagination:
         return check_choice(order, self.orders, "order") == "asc"
 
     def get_page_request(
-        self, request: Request, resolve: Callable[[str, str], int]
+        self, request: Request, resolve: Callable[[str, str], int | BaseExpression]
     ) -> PageRequest:
         """Validate the query; ``resolve(object_id, param)`` maps a cursor to its position."""
         limit = self.get_limit(request)
         ascending = self.get_ascending(request)
-        positions: dict[str, int | None] = {"after": None, "before": None}
-        for param in positions:
+        positions: dict[str, int | BaseExpression | None] = {"after": None, "before": None}
+        for param in self.cursor_params:
             object_id = request.query_params.get(param) or None
             if object_id is not None:
-                check_id(object_id, self.id_prefix, param)
+                if self.id_prefix:
+                    check_id(object_id, self.id_prefix, param)
                 positions[param] = resolve(object_id, param)
         return PageRequest(limit, ascending, positions["after"], positions["before"])
 
     def paginate_queryset(self, queryset: QuerySet, page_request: PageRequest) -> Page:
+        return self.page_from_rows(list(self.page_queryset(queryset, page_request)), page_request)
+
+    def page_queryset(self, queryset: QuerySet, page_request: PageRequest) -> QuerySet:
+        """The query of a page: up to ``limit + 1`` rows, in the order of the scan."""
         field = self.ordering_field
         # "Follows" means a larger seq when ascending and a smaller one when descending.
         follows, precedes = ("gt", "lt") if page_request.ascending else ("lt", "gt")
@@ -106,8 +125,11 @@ class CursorPagination:
         if page_request.before is not None:
             queryset = queryset.filter(**{f"{field}__{precedes}": page_request.before})
         scan_ascending = page_request.ascending != page_request.backwards
-        queryset = queryset.order_by(field if scan_ascending else "-" + field)
-        rows = list(queryset[: page_request.limit + 1])
+        fields = [self.partition_field, field] if self.partition_field else [field]
+        queryset = queryset.order_by(*(name if scan_ascending else "-" + name for name in fields))
+        return queryset[: page_request.limit + 1]
+
+    def page_from_rows(self, rows: list[Any], page_request: PageRequest) -> Page:
         has_more = len(rows) > page_request.limit
         rows = rows[: page_request.limit]
         if page_request.backwards:
@@ -119,8 +141,58 @@ class CursorPagination:
 
 
 class MessagePagination(CursorPagination):
+    partition_field = "thread_id"
     id_prefix = "msg"
 
 
 class ThreadPagination(CursorPagination):
+    partition_field = "owner_id"
     id_prefix = "thread"
+
+
+class InPartition(Expression):
+    """``field = (subquery)``: a page's partition (its thread), found inside the page's query.
+
+    On PostgreSQL it reads ``field = ANY(ARRAY(subquery))``. An equality with a
+    subquery counts as a constant to the planner, which then drops the
+    partition from the ordering and may walk the primary key of `seq` instead,
+    filtering out other threads' rows (1.8 s instead of 0.1 ms for a first
+    page, measured on a table of 1.1M messages). With ``ANY``, only the index
+    led by the partition gives the order asked for.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, field: str, subquery: QuerySet) -> None:
+        super().__init__()
+        self.column, self.subquery = F(field), Subquery(subquery)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column, self.subquery]
+
+    def set_source_expressions(self, expressions: list[Any]) -> None:
+        self.column, self.subquery = expressions
+
+    def as_sql(self, compiler, connection, template: str = "%s = %s"):
+        field_sql, field_params = compiler.compile(self.column)
+        subquery_sql, subquery_params = compiler.compile(self.subquery)
+        return template % (field_sql, subquery_sql), (*field_params, *subquery_params)
+
+    def as_postgresql(self, compiler, connection):
+        return self.as_sql(compiler, connection, template="%s = ANY(ARRAY%s)")
+
+
+def cursor_subquery(live: QuerySet, container: str, object_id: str) -> Coalesce:
+    """Where ``object_id`` stands (or stood, if deleted) among ``live``'s rows, as SQL.
+
+    NULL if it names nothing; see :func:`threads_app.views.cursor_position` for
+    the same lookup as a query of its own.
+    """
+    live_position = live.filter(public_id=object_id).order_by().values("seq")[:1]
+    dead_position = Tombstone.objects.filter(public_id=object_id, container=container)
+    return Coalesce(
+        Subquery(live_position),
+        Subquery(dead_position.values("seq")[:1]),
+        output_field=BigIntegerField(),
+    )

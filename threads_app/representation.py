@@ -2,11 +2,16 @@
 
 DRF's generic serializers cost about twice as much as building the dict by
 hand for a page of messages (see FIELD-NOTES), and our shapes are fixed by
-OpenAI's schema, so we build them directly.
+OpenAI's schema, so we build them directly. The read paths (list, retrieve)
+go further: they read tuples of only the columns needed, and keep the stored
+JSON as text.
 """
 
 from datetime import datetime
 from typing import Any
+
+from django.db.models import ExpressionWrapper, F, QuerySet, TextField
+from orjson import Fragment
 
 from .models import Message, Thread
 
@@ -55,4 +60,59 @@ def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
         "has_more": has_more,
+    }
+
+
+class StoredJSON(ExpressionWrapper):
+    """A JSON text column read as the text it is stored as, without parsing it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(F(name), output_field=TextField())
+
+
+# What a message's answer is built from, in the order `message_object_from_row` reads it.
+# Its JSON columns stay text and go into the answer as they are (`orjson.Fragment`):
+# they were written by `JSONTextField`, that is by orjson, so the bytes are the same
+# as a parse and a dump would give, at a fraction of the cost.
+MESSAGE_ROW = {
+    "public_id": F("public_id"),
+    "created_at": F("created_at"),
+    "status": F("status"),
+    "incomplete_details_json": StoredJSON("incomplete_details"),
+    "completed_at": F("completed_at"),
+    "incomplete_at": F("incomplete_at"),
+    "role": F("role"),
+    "content_json": StoredJSON("content"),
+    "assistant_id": F("assistant_id"),
+    "run_id": F("run_id"),
+    "attachments_json": StoredJSON("attachments"),
+    "metadata_json": StoredJSON("metadata"),
+}
+
+
+def message_rows(queryset: QuerySet) -> QuerySet:
+    """``queryset`` as tuples for :func:`message_object_from_row`, with only the columns needed."""
+    extra = {name: value for name, value in MESSAGE_ROW.items() if isinstance(value, StoredJSON)}
+    return queryset.annotate(**extra).values_list(*MESSAGE_ROW)
+
+
+def message_object_from_row(row: tuple, thread_id: str) -> dict[str, Any]:
+    """The same object as :func:`message_object`, from a row of :func:`message_rows`."""
+    (public_id, created_at, status, incomplete_details, completed_at, incomplete_at, role,
+     content, assistant_id, run_id, attachments, metadata) = row
+    return {
+        "id": public_id,
+        "object": "thread.message",
+        "created_at": unix_seconds(created_at),
+        "thread_id": thread_id,
+        "status": status,
+        "incomplete_details": None if incomplete_details is None else Fragment(incomplete_details),
+        "completed_at": unix_seconds(completed_at),
+        "incomplete_at": unix_seconds(incomplete_at),
+        "role": role,
+        "content": Fragment(content),
+        "assistant_id": assistant_id,
+        "run_id": run_id,
+        "attachments": Fragment(attachments),
+        "metadata": Fragment(metadata),
     }

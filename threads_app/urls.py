@@ -2,7 +2,9 @@
 
 from django.urls import path, re_path
 
+from .conversations import ConversationViewSet, ItemViewSet
 from .views import InvalidURLView, MessageViewSet, ThreadViewSet
+from .schema import DocsScriptView, DocsView, OpenAPIView
 
 app_name = "threads_app"
 
@@ -23,6 +25,17 @@ urlpatterns = [
         MessageViewSet.as_view(OBJECT),
         name="message-detail",
     ),
+    path("conversations", ConversationViewSet.as_view({"post": "create"}),
+         name="conversation-list"),
+    path("conversations/<str:conversation_id>", ConversationViewSet.as_view(OBJECT),
+         name="conversation-detail"),
+    path("conversations/<str:conversation_id>/items", ItemViewSet.as_view(COLLECTION),
+         name="item-list"),
+    path("conversations/<str:conversation_id>/items/<str:item_id>",
+         ItemViewSet.as_view({"get": "retrieve", "delete": "destroy"}), name="item-detail"),
+    path("openapi.json", OpenAPIView.as_view(), name="openapi"),
+    path("docs", DocsView.as_view(), name="docs"),
+    path("docs/redoc.standalone.js", DocsScriptView.as_view(), name="docs-script"),
     # Last: anything else under the mount is an unknown URL, answered in the envelope.
     re_path(r"", InvalidURLView.as_view(), name="invalid-url"),
 ]

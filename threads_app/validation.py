@@ -8,11 +8,13 @@ we store (which is the shape the API returns), or raises
 OpenAI did (``messages[1].content``, ``content[0].image_url.url``).
 """
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from .conf import app_settings
 from .ids import MESSAGE_PREFIX, THREAD_PREFIX
+from .items import INCLUDABLE, ITEM_ROLES, ITEM_TYPES, item_type
 
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY_LENGTH = 64
@@ -611,3 +613,180 @@ def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
         "attachments": clean_attachments(body.get("attachments"), path(prefix, "attachments")),
         "metadata": clean_metadata(body.get("metadata"), path(prefix, "metadata")),
     }
+
+
+# Conversation items ----------------------------------------------------------
+#
+# The Conversations API stores items of every type OpenAI's ConversationItem
+# defines. Messages are checked part by part; other items for a known type and
+# the fields that type requires, and are otherwise kept as given.
+
+MAX_ITEMS_PER_REQUEST = 20
+ITEM_ID_PATTERN = re.compile(r"[a-z]+_[A-Za-z0-9]{1,64}")
+IMAGE_DETAILS_WITH_ORIGINAL = (*IMAGE_DETAILS, "original")
+CONVERSATION_PART_FIELDS = {
+    "input_text": ("text", "prompt_cache_breakpoint"),
+    "output_text": ("text", "annotations", "logprobs"),
+    "input_image": ("image_url", "file_id", "detail", "prompt_cache_breakpoint"),
+    "input_file": ("file_id", "file_url", "file_data", "filename", "detail",
+                   "prompt_cache_breakpoint"),
+    "refusal": ("refusal",),
+}
+
+
+def clean_conversation_part(value: Any, param: str) -> dict:
+    part = require_object(value, param)
+    kind = check_choice(
+        require_field(part, "type", param), tuple(CONVERSATION_PART_FIELDS), path(param, "type")
+    )
+    reject_unknown_fields(part, ("type", *CONVERSATION_PART_FIELDS[kind]), param)
+    if kind in ("input_text", "output_text"):
+        require_string(require_field(part, "text", param), path(param, "text"))
+    if kind == "output_text":
+        for name in ("annotations", "logprobs"):
+            require_list(part.get(name, []), path(param, name))
+        return {"annotations": [], "logprobs": [], **part}
+    if kind == "refusal":
+        require_string(require_field(part, "refusal", param), path(param, "refusal"))
+    if kind == "input_image":
+        if not part.get("image_url") and not part.get("file_id"):
+            raise ValidationError(
+                f"Missing required parameter: '{path(param, 'image_url')}' or "
+                f"'{path(param, 'file_id')}'.",
+                path(param, "image_url"),
+                "missing_required_parameter",
+            )
+        if part.get("image_url"):
+            clean_image_url({"url": part["image_url"]}, param)
+        detail = part.get("detail") or "auto"
+        check_choice(detail, IMAGE_DETAILS_WITH_ORIGINAL, path(param, "detail"))
+        return {**part, "detail": detail}
+    if kind == "input_file" and not any(part.get(k) for k in ("file_id", "file_url", "file_data")):
+        raise ValidationError(
+            f"Missing required parameter: '{path(param, 'file_id')}', "
+            f"'{path(param, 'file_url')}' or '{path(param, 'file_data')}'.",
+            path(param, "file_id"),
+            "missing_required_parameter",
+        )
+    return part
+
+
+def clean_conversation_content(value: Any, role: str, param: str) -> list[dict]:
+    if isinstance(value, str):
+        if not value:
+            raise empty_content(param)
+        if role == "assistant":
+            return [{"type": "output_text", "text": value, "annotations": [], "logprobs": []}]
+        return [{"type": "input_text", "text": value}]
+    if not isinstance(value, list):
+        raise type_error(param, "a string or an array of content parts", value)
+    if not value:
+        raise empty_content(param)
+    content = [clean_conversation_part(p, path(param, i)) for i, p in enumerate(value)]
+    length = sum(len(p["text"]) for p in content if p["type"] in ("input_text", "output_text"))
+    limit = app_settings.MAX_TEXT_LENGTH
+    if length > limit:
+        raise ValidationError(
+            f"Invalid '{param}': the message has {length} characters of text; "
+            f"the limit is {limit}.",
+            param,
+            "string_above_max_length",
+        )
+    return content
+
+
+def clean_item_id(value: Any, prefix: str, param: str) -> str:
+    item_id = require_string(value, param)
+    if not ITEM_ID_PATTERN.fullmatch(item_id) or not item_id.startswith(prefix + "_"):
+        raise ValidationError(
+            f"Invalid '{param}': '{item_id}'. Expected an ID that begins with '{prefix}_' "
+            "followed by letters and digits.",
+            param,
+            "invalid_value",
+        )
+    return item_id
+
+
+def clean_item(value: Any, param: str) -> dict[str, Any]:
+    """Return the stored fields of one item: ``public_id`` (None: make one), ``type``,
+    and ``role``, ``content``, ``status`` for a message or ``item`` for any other type."""
+    body = require_object(value, param)
+    kind = require_string(body.get("type", "message"), path(param, "type"))
+    if kind not in ITEM_TYPES and kind != "message":
+        raise ValidationError(
+            f"Invalid '{path(param, 'type')}': '{kind}' is not an item type we know.",
+            path(param, "type"),
+            "invalid_value",
+        )
+    spec = item_type(kind)
+    public_id = None
+    if body.get("id") is not None:
+        public_id = clean_item_id(body["id"], spec.prefix, path(param, "id"))
+    status = body.get("status")
+    if status is not None:
+        check_choice(status, STATUSES, path(param, "status"))
+    if kind == "message":
+        reject_unknown_fields(body, ("type", "id", "role", "content", "status"), param)
+        role = check_choice(require_field(body, "role", param), ITEM_ROLES, path(param, "role"))
+        content = clean_conversation_content(
+            require_field(body, "content", param), role, path(param, "content")
+        )
+        return {"public_id": public_id, "type": kind, "role": role, "content": content,
+                "status": status or "completed"}
+    for name in spec.required:
+        if body.get(name) is None:
+            raise ValidationError(
+                f"Missing required parameter: '{path(param, name)}'.",
+                path(param, name),
+                "missing_required_parameter",
+            )
+    item = {"id": public_id, **{k: v for k, v in body.items() if k != "id"}}
+    if spec.has_status and status is None:
+        item["status"] = "completed"
+    return {"public_id": public_id, "type": kind, "item": item}
+
+
+def clean_items(value: Any, param: str = "items", *, required: bool) -> list[dict[str, Any]]:
+    """1 to 20 items (0 allowed where ``items`` is optional), each cleaned, IDs distinct."""
+    if value is None and not required:
+        return []
+    items = require_list(value, param, max_length=MAX_ITEMS_PER_REQUEST)
+    if required and not items:
+        raise ValidationError(
+            f"Invalid '{param}': empty array. Expected at least 1 item.",
+            param,
+            "empty_array",
+        )
+    cleaned = [clean_item(item, path(param, i)) for i, item in enumerate(items)]
+    given = [item["public_id"] for item in cleaned if item["public_id"]]
+    if len(given) != len(set(given)):
+        raise ValidationError(f"Invalid '{param}': two items have the same id.", param,
+                              "duplicate_id")
+    return cleaned
+
+
+def clean_include(values: list[str], param: str = "include") -> list[str]:
+    for value in values:
+        check_choice(value, INCLUDABLE, param)
+    return values
+
+
+def clean_conversation_create(body: Any) -> dict[str, Any]:
+    require_object(body, "body")
+    reject_unknown_fields(body, ("items", "metadata"))
+    return {
+        "items": clean_items(body.get("items"), required=False),
+        "metadata": clean_metadata(body.get("metadata")),
+    }
+
+
+def clean_conversation_update(body: Any) -> dict[str, Any]:
+    require_object(body, "body")
+    reject_unknown_fields(body, ("metadata",))
+    return {"metadata": clean_metadata(require_field(body, "metadata"))}
+
+
+def clean_items_create(body: Any) -> list[dict[str, Any]]:
+    require_object(body, "body")
+    reject_unknown_fields(body, ("items",))
+    return clean_items(require_field(body, "items"), required=True)

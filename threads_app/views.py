@@ -1,6 +1,7 @@
 """The Threads and Messages endpoints, as DRF viewsets."""
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -15,13 +16,27 @@ from rest_framework.views import APIView
 
 from . import signals, validation
 from .conf import app_settings
+from .deletion import delete_message, delete_thread
 from .exceptions import APIError, BadRequest, NotFound, exception_handler
 from .filters import FilterBackend, MessageFilter
 from .idempotency import IdempotencyPolicy, Replay
 from .models import Message, Thread, Tombstone
-from .pagination import CursorPagination, MessagePagination, ThreadPagination
+from .pagination import (
+    CursorPagination,
+    InPartition,
+    MessagePagination,
+    ThreadPagination,
+    cursor_subquery,
+)
 from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer
-from .representation import deleted_object, message_object, thread_object
+from .representation import (
+    deleted_object,
+    message_object,
+    message_object_from_row,
+    message_rows,
+    thread_object,
+)
+from .statements import StatementCache
 from .throttling import APIKeyRateThrottle
 
 
@@ -104,6 +119,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     """Writes build their answer inside their transaction: if that fails, nothing is kept."""
 
     pagination_class: type[CursorPagination] = CursorPagination
+    # Compiled statements of the read paths whose rows are tuples, not model instances.
+    statements: StatementCache | None = None
     idempotency_policy_class = IdempotencyPolicy
     idempotency_record = None
 
@@ -185,12 +202,82 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         return thread
 
     def list_page(
-        self, queryset: QuerySet, resolve, to_object
+        self,
+        live_for: Callable[[Any, str], QuerySet],
+        container: str,
+        to_object: Callable[[Any], dict[str, Any]],
+        select: Callable[[QuerySet], QuerySet] = lambda rows: rows,
+        check_container: Callable[[], object] = lambda: None,
     ) -> Response:
+        """A page of ``live_for(owner, container)`` in one query, cursors resolved inside it.
+
+        A missing container (the query finds its thread itself) and a cursor that
+        names nothing both give an empty page, and so may an invalid parameter
+        here. Only then do we check again, one query at a time in the order of
+        the checks (404 for the container, then each parameter), so that the
+        answer is the one the first failing check gives. Unfiltered pages run
+        from a statement compiled once per shape (see statements.py).
+        """
         paginator = self.get_paginator()
-        page_request = paginator.get_page_request(self.request, resolve)
-        page = paginator.paginate_queryset(self.filter_queryset(queryset), page_request)
+        query = self.request.query_params
+        values = {"owner": self.get_owner().pk, "container": container,
+                  "after": query.get("after") or None, "before": query.get("before") or None}
+
+        def build(values: dict[str, Any]) -> QuerySet:
+            live = live_for(values["owner"], values["container"])
+            page_request = paginator.get_page_request(
+                self.request,
+                lambda object_id, param: cursor_subquery(live, values["container"], values[param]),
+            )
+            return paginator.page_queryset(select(self.filter_queryset(live)), page_request)
+
+        try:
+            # Validation only: the positions are found by the page's query.
+            page_request = paginator.get_page_request(self.request, lambda object_id, param: 0)
+            shape = (type(self), page_request.limit, page_request.ascending,
+                     values["after"] is not None, values["before"] is not None)
+            rows = self.fetch(shape, build, values)
+            page = paginator.page_from_rows(rows, page_request)
+        except (APIError, validation.ValidationError):
+            page = None
+        if page is None or not page.items:
+            check_container()
+            live = live_for(values["owner"], container)
+            page_request = paginator.get_page_request(
+                self.request,
+                lambda object_id, param: cursor_position(live, container, object_id, param),
+            )
+            if page is None:
+                page = paginator.paginate_queryset(select(self.filter_queryset(live)), page_request)
         return paginator.get_paginated_response([to_object(row) for row in page.items], page)
+
+    def fetch(
+        self, shape: Any, build: Callable[[dict[str, Any]], QuerySet], values: dict[str, Any]
+    ) -> list:
+        """The rows of ``build(values)``; from a compiled statement when nothing else varies."""
+        filters = getattr(getattr(self, "filterset_class", None), "base_filters", {})
+        query = self.request.query_params
+        if (self.statements is None or not isinstance(values["owner"], int)
+                or any(name in query for name in filters)):
+            return list(build(values))
+        stand_ins = {name: STAND_INS[name] for name, value in values.items() if value is not None}
+        return self.statements.rows(shape, build, stand_ins, values)
+
+
+# Values that cannot occur in a request, standing for the caller's when a statement is compiled.
+STAND_INS: dict[str, Any] = {
+    "owner": -(2**62) + 1,
+    **{name: f"\x00threads_app:{name}" for name in ("container", "after", "before", "message")},
+}
+
+
+def messages_in_thread(owner: Any, thread_id: str) -> QuerySet:
+    """The messages of ``owner``'s thread ``thread_id``, which a subquery finds."""
+    # No ordering: the subquery yields one row, and PostgreSQL would sort it all the same.
+    threads = Thread.objects.filter(owner=owner, public_id=thread_id).order_by()
+    return Message.objects.in_threads_view().filter(
+        InPartition("thread_id", threads.values("seq"))
+    )
 
 
 def cursor_position(live: QuerySet, container: str, object_id: str, param: str) -> int:
@@ -218,11 +305,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
     def list(self, request: Request) -> Response:
         container = Tombstone.owner_container(self.get_owner().pk)
         return self.list_page(
-            self.get_queryset(),
-            lambda object_id, param: cursor_position(
-                self.get_queryset(), container, object_id, param
-            ),
-            thread_object,
+            lambda owner, _: self.get_queryset(), container, thread_object
         )
 
     def create(self, request: Request) -> Response:
@@ -262,20 +345,14 @@ class ThreadViewSet(ThreadsAPIViewSet):
     def destroy(self, request: Request, thread_id: str) -> Response:
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
-            # The thread's own message tombstones go: no cursor can reach them now.
-            Tombstone.objects.filter(container=thread.public_id).delete()
-            Tombstone.objects.create(
-                public_id=thread.public_id,
-                container=Tombstone.owner_container(thread.owner_id),
-                seq=thread.seq,
-            )
-            thread.delete()
+            delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
             return Response(deleted_object(thread_id, "thread"))
 
 
 class MessageViewSet(ThreadsAPIViewSet):
     pagination_class = MessagePagination
+    statements = StatementCache()
     filter_backends = [FilterBackend]
     filterset_class = MessageFilter
 
@@ -284,18 +361,21 @@ class MessageViewSet(ThreadsAPIViewSet):
 
     def get_message(self, thread: Thread) -> Message:
         message_id = self.get_message_id()
-        message = Message.objects.filter(thread=thread, public_id=message_id).first()
+        message = Message.objects.in_threads_view().filter(
+            thread=thread, public_id=message_id
+        ).first()
         if message is None:
             raise NotFound(f"No message found with id '{message_id}'.")
         return message
 
     def list(self, request: Request, thread_id: str) -> Response:
-        thread = self.get_thread()
-        messages = Message.objects.filter(thread=thread)
+        thread_id = self.get_thread_id()
         return self.list_page(
-            messages,
-            lambda object_id, param: cursor_position(messages, thread.public_id, object_id, param),
-            lambda message: message_object(message, thread.public_id),
+            messages_in_thread,
+            thread_id,
+            lambda row: message_object_from_row(row, thread_id),
+            select=message_rows,
+            check_container=self.get_thread,
         )
 
     def create(self, request: Request, thread_id: str) -> Response:
@@ -311,8 +391,27 @@ class MessageViewSet(ThreadsAPIViewSet):
             return Response(message_object(message, thread.public_id))
 
     def retrieve(self, request: Request, thread_id: str, message_id: str) -> Response:
-        thread = self.get_thread()
-        return Response(message_object(self.get_message(thread), thread.public_id))
+        thread_id = self.get_thread_id()
+        try:
+            message_id = self.get_message_id()
+        except validation.ValidationError:
+            self.get_thread()  # a missing thread answers first
+            raise
+        # One query finds the thread and the message; the thread alone only if that fails.
+        values = {"owner": self.get_owner().pk, "container": thread_id, "message": message_id}
+        rows = self.fetch(
+            (type(self), "retrieve"),
+            lambda values: message_rows(
+                messages_in_thread(values["owner"], values["container"])
+                .filter(public_id=values["message"])
+            )[:1],
+            values,
+        )
+        row = rows[0] if rows else None
+        if row is None:
+            self.get_thread()
+            raise NotFound(f"No message found with id '{message_id}'.")
+        return Response(message_object_from_row(row, thread_id))
 
     def partial_update(self, request: Request, thread_id: str, message_id: str) -> Response:
         self.get_thread_id()
@@ -332,9 +431,6 @@ class MessageViewSet(ThreadsAPIViewSet):
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             message = self.get_message(thread)
-            Tombstone.objects.create(
-                public_id=message.public_id, container=thread.public_id, seq=message.seq
-            )
-            message.delete()
+            delete_message(thread, message)
             self.notify(signals.message_deleted, message)
             return Response(deleted_object(message.public_id, "thread.message"))

@@ -1,0 +1,417 @@
+"""The benchmark, in one command: `python -m bench` (`make bench`).
+
+For each database (SQLite, then PostgreSQL if reachable) it runs
+``bench.measure`` in a process of its own (seeding, list latency against
+thread size, queries per request, query plans), then serves the same database
+with the production server (gunicorn, ``project/gunicorn.conf.py``) and loads
+it from wrk, a separate process: each endpoint, then the floor view answering
+a body of the same size, so that each ratio comes from one run. Last, a client
+walks the largest thread with the SDK's auto-pager while the workers' peak
+memory is read from /proc. It prints a table and writes JSON to bench/results/.
+
+    python -m bench [--quick] [--databases sqlite,postgres] [--duration 10] [--reseed]
+
+``--quick`` (or BENCH_QUICK=1) uses threads of 100, 10,000 and 100,000
+messages and shorter runs. BENCH_POSTGRES_URL names the PostgreSQL database
+(created if missing; default postgres://postgres@127.0.0.1:5432/threads_app_bench).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SIZES = [100, 100_000, 1_000_000]
+QUICK_SIZES = [100, 10_000, 100_000]
+DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/threads_app_bench"
+SETTINGS = "bench.settings"
+# The issue's targets: throughput as a fraction of the floor.
+TARGETS = {"create message": 0.35, "list 20 messages": 0.5, "retrieve message": 0.6}
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "ram_gib": round(mem_kb / 2**20, 1),
+        "python": platform.python_version(),
+    }
+
+
+def database_urls(selected: list[str]) -> dict[str, str]:
+    urls = {
+        "sqlite": f"sqlite:///{Path(tempfile.gettempdir()) / 'threads_app_bench.sqlite3'}",
+        "postgres": os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+    }
+    return {name: urls[name] for name in selected}
+
+
+def ensure_postgres_database(url: str) -> str | None:
+    """Create the benchmark's database if missing; return why not, if PostgreSQL is away."""
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        return str(exc).strip()
+    return None
+
+
+def run_measure(url: str, sizes: list[int], rounds: int, reseed: bool) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        command = [
+            sys.executable,
+            "-m",
+            "bench.measure",
+            "--sizes",
+            ",".join(map(str, sizes)),
+            "--rounds",
+            str(rounds),
+            "--out",
+            out.name,
+        ]
+        if reseed:
+            command.append("--reseed")
+        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS}
+        subprocess.run(command, check=True, cwd=ROOT, env=env)
+        return json.loads(Path(out.name).read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """gunicorn with the production configuration, on a free port."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "GUNICORN_BIND": f"127.0.0.1:{self.port}",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "project/gunicorn.conf.py", "project.wsgi"],
+            cwd=ROOT,
+            env=env,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.base + "/bench/floor", timeout=2).read()
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("gunicorn did not answer within 30 s")
+
+    def worker_pids(self) -> list[int]:
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(child) for child in children]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+@contextmanager
+def serving(database_url: str) -> Iterator[Server]:
+    server = Server(database_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def request(url: str, method: str, body: bytes | None, key: str) -> bytes:
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    req = urllib.request.Request(url, data=body, method=method, headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as response:
+        return response.read()
+
+
+def wrk(
+    url: str, method: str, body: bytes | None, key: str, seconds: int, connections: int
+) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
+        body_file.write(body or b"")
+        body_file.flush()
+        env = {
+            **os.environ,
+            "BENCH_METHOD": method,
+            "BENCH_KEY": key,
+            "BENCH_BODY_FILE": body_file.name if body else "",
+        }
+        output = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "-s",
+                str(ROOT / "bench" / "wrk.lua"),
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH "))
+    raw = json.loads(line.removeprefix("BENCH "))
+    return {
+        "rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "requests": raw["requests"],
+        "errors": raw["errors"] + raw["non_2xx"],
+    }
+
+
+def message_body(i: int) -> dict[str, Any]:
+    return {"role": "user", "content": f"Benchmark message {i}: " + "lorem ipsum " * 12}
+
+
+def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[str, Any]:
+    """Each endpoint under load, then the floor with a body of the same size, back to back."""
+    key = prepared["secret"]
+    largest = prepared["threads"][max(prepared["threads"], key=int)]
+    api = f"{server.base}/v1"
+    cases = {
+        "create message": (
+            "POST",
+            f"{api}/threads/{prepared['write_thread']}/messages",
+            message_body(0),
+        ),
+        "list 20 messages": ("GET", f"{api}/threads/{largest['id']}/messages?limit=20", None),
+        "retrieve message": (
+            "GET",
+            f"{api}/threads/{largest['id']}/messages/{largest['middle_message']}",
+            None,
+        ),
+        "create thread (10 messages)": (
+            "POST",
+            f"{api}/threads",
+            {"messages": [message_body(i) for i in range(10)]},
+        ),
+    }
+    connections = 2 * len(server.worker_pids())
+    results = {}
+    for name, (method, url, payload) in cases.items():
+        body = json.dumps(payload).encode() if payload else None
+        for _ in range(20):  # warm up every worker on this path, and learn the answer's size
+            size = len(request(url, method, body, key))
+        floor_url = f"{server.base}/bench/floor?bytes={size}"
+        assert len(request(floor_url, method, body, key)) == size
+        log(f"  wrk {name}: {seconds}s, then its floor")
+        endpoint = wrk(url, method, body, key, seconds, connections)
+        floor = wrk(floor_url, method, body, key, seconds, connections)
+        results[name] = {
+            "body_bytes": size,
+            "endpoint": endpoint,
+            "floor": floor,
+            "ratio": round(endpoint["rps"] / floor["rps"], 3),
+            "target": TARGETS.get(name),
+        }
+    return {
+        "connections": connections,
+        "workers": len(server.worker_pids()),
+        "seconds": seconds,
+        "cases": results,
+    }
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+def walk_memory(server: Server, prepared: dict[str, Any]) -> dict[str, Any]:
+    """Walk the largest thread with the SDK's auto-pager; read the workers' peak RSS."""
+    import openai
+
+    size = max(prepared["threads"], key=int)
+    thread_id = prepared["threads"][size]["id"]
+    client = openai.OpenAI(base_url=f"{server.base}/v1", api_key=prepared["secret"], max_retries=0)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for _ in range(10):
+        client.beta.threads.messages.list(thread_id, limit=100)
+    before = {pid: proc_status_kib(pid, "VmRSS") for pid in server.worker_pids()}
+    log(f"  SDK auto-pager over {int(size):,} messages (limit=100)")
+    started = time.perf_counter()
+    walked = sum(1 for _ in client.beta.threads.messages.list(thread_id, limit=100, order="asc"))
+    elapsed = time.perf_counter() - started
+    assert walked == int(size), (walked, size)
+    peak = {pid: proc_status_kib(pid, "VmHWM") for pid in server.worker_pids()}
+    return {
+        "messages": walked,
+        "seconds": round(elapsed, 1),
+        "rss_before_mib": round(max(before.values()) / 1024, 1),
+        "peak_rss_mib": round(max(peak.values()) / 1024, 1),
+    }
+
+
+def run_database(name: str, url: str, sizes: list[int], args: argparse.Namespace) -> dict:
+    log(f"== {name}")
+    measured = run_measure(url, sizes, args.rounds, args.reseed)
+    with serving(url) as server:
+        measured["throughput"] = throughput(server, measured, args.duration)
+    with serving(url) as server:  # fresh workers, so that the peak is the walk's own
+        measured["memory"] = walk_memory(server, measured)
+    measured.pop("secret")
+    return measured
+
+
+def print_report(report: dict[str, Any]) -> None:
+    m = report["machine"]
+    print(
+        f"\nMachine: {m['nproc']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM; Python {m['python']}"
+    )
+    for name, result in report["databases"].items():
+        if "skipped" in result:
+            print(f"\n## {name}: skipped ({result['skipped']})")
+            continue
+        print(f"\n## {name}")
+        print("\nList latency, GET /threads/{id}/messages?limit=20 (in-process, ms)")
+        print(
+            f"{'messages':>12} {'first p50':>10} {'first p99':>10}"
+            f" {'deep p50':>10} {'deep p99':>10}"
+        )
+        latency = result["list_latency"]
+        for size, pages in latency.items():
+            print(
+                f"{int(size):>12,} {pages['first']['p50_ms']:>10.2f}"
+                f" {pages['first']['p99_ms']:>10.2f}"
+                f" {pages['deep']['p50_ms']:>10.2f} {pages['deep']['p99_ms']:>10.2f}"
+            )
+        small, large = latency[min(latency, key=int)], latency[max(latency, key=int)]
+        print(
+            f"{'ratio':>12} "
+            + " ".join(
+                f"{large[page][q] / small[page][q]:>10.2f}"
+                for page in ("first", "deep")
+                for q in ("p50_ms", "p99_ms")
+            )
+        )
+        t = result["throughput"]
+        print(
+            f"\nHTTP throughput: gunicorn, {t['workers']} sync workers; "
+            f"wrk -c{t['connections']}, {t['seconds']} s each"
+        )
+        print(
+            f"{'endpoint':<28} {'bytes':>6} {'req/s':>7} {'p50':>6} {'p99':>6} "
+            f"{'floor/s':>8} {'p50':>6} {'p99':>6} {'ratio':>6} {'target':>6}"
+        )
+        for case, r in t["cases"].items():
+            e, f = r["endpoint"], r["floor"]
+            target = f"{r['target']:.2f}" if r["target"] else "-"
+            errors = f"  ({e['errors']} errors)" if e["errors"] else ""
+            print(
+                f"{case:<28} {r['body_bytes']:>6} {e['rps']:>7.0f} {e['p50_ms']:>6.1f} "
+                f"{e['p99_ms']:>6.1f} {f['rps']:>8.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} "
+                f"{r['ratio']:>6.2f} {target:>6}{errors}"
+            )
+        print("\nQueries per request (authentication included)")
+        for case, q in result["queries"].items():
+            print(f"  {case:<30} {q['queries']}")
+        mem = result["memory"]
+        print(
+            f"\nSDK auto-pager over {mem['messages']:,} messages: {mem['seconds']} s; "
+            f"worker RSS {mem['rss_before_mib']} MiB before, peak {mem['peak_rss_mib']} MiB"
+        )
+        for plan in result["plans"]["queries"]:
+            print(
+                "\nPlan of the list query (after a cursor, "
+                f"{int(max(latency, key=int)):,} messages):"
+            )
+            print("  " + "\n  ".join(plan["plan"]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1"
+    )
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--duration", type=int, default=None, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=None, help="latency samples per case")
+    parser.add_argument("--reseed", action="store_true", help="seed again even if data exists")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk")
+    sizes = QUICK_SIZES if args.quick else SIZES
+    args.duration = args.duration or (4 if args.quick else 10)
+    args.rounds = args.rounds or (100 if args.quick else 300)
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "started": datetime.now(UTC).isoformat(),
+        "quick": args.quick,
+        "sizes": sizes,
+        "databases": {},
+    }
+    for name, url in database_urls(args.databases.split(",")).items():
+        if name == "postgres" and (why := ensure_postgres_database(url)):
+            log(f"== postgres skipped: {why}")
+            report["databases"][name] = {"skipped": why}
+            continue
+        report["databases"][name] = run_database(name, url, sizes, args)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"bench-{datetime.now(UTC):%Y%m%d-%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=1))
+    print_report(report)
+    print(f"\nFigures written to {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

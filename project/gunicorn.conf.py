@@ -1,0 +1,28 @@
+"""The production server: gunicorn with sync workers, one per core.
+
+    gunicorn -c project/gunicorn.conf.py project.wsgi
+
+Sync workers suit a sync Django app whose requests are short: each worker
+answers one request at a time with no event loop or thread switching in the
+way. On 2 cores, as many workers as cores did best; more workers gained
+nothing and worsened p99, and threaded workers collapsed SQLite throughput
+(see the benchmark in bench/). Put a buffering proxy (nginx) in front for
+slow clients: a sync worker is held for the whole of a slow upload.
+"""
+
+import os
+
+# PostgreSQL through psycopg's connection pool (see project/database.py): it
+# measured ahead of persistent connections with a health check per request.
+os.environ.setdefault("DATABASE_POOL", "1")
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 1))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+# Access logs go through a proxy's logs in production; writing them here costs a
+# syscall per request in the worker.
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")

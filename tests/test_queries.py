@@ -1,0 +1,140 @@
+"""Queries per request on the hot paths, authentication included.
+
+A page costs one query besides authentication whatever its size or depth;
+retrieving a message costs one. Writes are counted as statements, without the
+BEGIN and COMMIT that frame their transaction.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from threads_app.models import APIKey, Message, Thread
+
+from .conftest import url
+from .test_api import make_thread, post
+
+pytestmark = pytest.mark.django_db
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def statements(captured: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in captured.captured_queries
+            if not q["sql"].upper().startswith(TRANSACTION_CONTROL)]
+
+
+def count(api, method: str, path: str, body=None, status: int = 200) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        if body is None:
+            response = getattr(api, method)(path)
+        else:
+            response = post(api, path, body)
+    assert response.status_code == status, response.content
+    return statements(captured)
+
+
+@pytest.fixture
+def long_thread(api, user):
+    """A thread of 150 messages, and a warm API key (its `last_used_at` written already)."""
+    thread = Thread.objects.create(owner=user)
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(thread=thread, role="user", created_at=now, completed_at=now,
+                content=[{"type": "text", "text": {"value": str(i), "annotations": []}}])
+        for i in range(150)
+    )
+    api.get(url("thread-detail", thread_id=thread.public_id))
+    ids = list(Message.objects.filter(thread=thread).values_list("public_id", flat=True))
+    return thread.public_id, ids
+
+
+@pytest.mark.parametrize("limit", [1, 20, 100])
+def test_a_page_is_one_query_at_any_size(api, long_thread, limit):
+    thread_id, ids = long_thread
+    path = url("message-list", thread_id=thread_id) + f"?limit={limit}"
+    assert len(count(api, "get", path)) == 2
+    deep = path + f"&after={ids[75]}&before={ids[10]}"
+    assert len(count(api, "get", deep)) == 2
+
+
+def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):
+    thread_id, ids = long_thread
+    queries = count(api, "get", url("message-list", thread_id=thread_id) + f"?after={ids[75]}")
+    page_query = queries[-1]
+    assert ids[75] in page_query and "threads_app_tombstone" in page_query
+
+
+def test_an_empty_page_costs_one_more_query(api, long_thread):
+    thread_id, ids = long_thread
+    path = url("message-list", thread_id=thread_id) + f"?order=asc&after={ids[-1]}"
+    assert len(count(api, "get", path)) == 4  # the thread, then the cursor, checked
+    empty_thread = make_thread(api)["id"]
+    assert len(count(api, "get", url("message-list", thread_id=empty_thread))) == 3
+
+
+def test_a_missing_thread_or_cursor_costs_the_checks_only(api, long_thread):
+    thread_id, _ = long_thread
+    missing = url("message-list", thread_id="thread_" + "x" * 24)
+    assert len(count(api, "get", missing, status=404)) == 3
+    unknown = url("message-list", thread_id=thread_id) + "?after=msg_" + "x" * 24
+    assert len(count(api, "get", unknown, status=400)) == 4
+
+
+def test_retrieve_message_is_one_query(api, long_thread):
+    thread_id, ids = long_thread
+    path = url("message-detail", thread_id=thread_id, message_id=ids[3])
+    assert len(count(api, "get", path)) == 2
+
+
+def test_retrieve_thread_is_one_query(api, long_thread):
+    thread_id, _ = long_thread
+    assert len(count(api, "get", url("thread-detail", thread_id=thread_id))) == 2
+
+
+def test_create_message_is_a_locked_read_and_an_insert(api, long_thread):
+    thread_id, _ = long_thread
+    queries = count(api, "post", url("message-list", thread_id=thread_id),
+                    {"role": "user", "content": "hello"})
+    assert len(queries) <= 3
+
+
+def test_create_thread_inserts_its_messages_in_one_statement(api, long_thread):
+    messages = [{"role": "user", "content": str(i)} for i in range(10)]
+    queries = count(api, "post", url("thread-list"), {"messages": messages})
+    assert len(queries) <= 3
+
+
+def test_list_threads_is_one_query(api, long_thread):
+    make_thread(api)
+    assert len(count(api, "get", url("thread-list"))) == 2
+
+
+def test_the_key_is_written_at_most_once_per_interval(api, long_thread):
+    thread_id, _ = long_thread
+    APIKey.objects.update(last_used_at=timezone.now() - timedelta(hours=1))
+    path = url("message-list", thread_id=thread_id)
+    assert [len(count(api, "get", path)) for _ in range(3)] == [3, 2, 2]
+
+
+def test_the_lean_read_path_answers_what_the_model_path_does(api, user):
+    """List and retrieve build messages from rows and stored JSON text; create from instances."""
+    thread_id = make_thread(api)["id"]
+    body = {
+        "role": "assistant",
+        "content": [
+            {"type": "text", "text": "ünïcode \u2028 and \"quotes\""},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        ],
+        "attachments": [{"file_id": "file_1", "tools": [{"type": "file_search"}]}],
+        "metadata": {"b": "2", "a": "1"},
+    }
+    created = post(api, url("message-list", thread_id=thread_id), body).json()
+    listed = api.get(url("message-list", thread_id=thread_id)).json()["data"]
+    retrieved = api.get(url("message-detail", thread_id=thread_id, message_id=created["id"]))
+    assert listed == [created]
+    assert retrieved.json() == created
+    assert list(retrieved.json()["metadata"]) == ["b", "a"]  # as written, not re-sorted

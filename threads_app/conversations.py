@@ -1,0 +1,182 @@
+"""The Conversations endpoints, served from the store the Threads endpoints use.
+
+A conversation is a thread seen through the other API (``conv_<S>`` is
+``thread_<S>``), and its items are the thread's rows; see ``items.py``.
+"""
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from . import signals, validation
+from .deletion import delete_message, delete_thread
+from .exceptions import NotFound
+from .items import (
+    CONVERSATION_PREFIX,
+    conversation_object,
+    item_object,
+    new_item_id,
+    thread_id,
+    threads_content,
+)
+from .models import Message, Thread, Tombstone
+from .pagination import CursorPagination
+from .representation import deleted_object, list_object
+from .views import ThreadsAPIViewSet, cursor_position
+
+
+class ItemPagination(CursorPagination):
+    """Items have IDs of many prefixes, and no `before` (OpenAI's items list had none)."""
+
+    id_prefix = ""
+    cursor_params = ("after",)
+
+
+def taken_ids(ids: list[str]) -> set[str]:
+    """Those of ``ids`` that name an object now or named one before (IDs are never reused)."""
+    live = Message.objects.filter(public_id__in=ids).values_list("public_id", flat=True)
+    dead = Tombstone.objects.filter(public_id__in=ids).values_list("public_id", flat=True)
+    return set(live) | set(dead)
+
+
+def item_rows(thread: Thread, items: list[dict[str, Any]], param: str = "items") -> list[Message]:
+    """Model rows for cleaned items, in order; a given ID must be new."""
+    given = [item["public_id"] for item in items if item["public_id"]]
+    taken = taken_ids(given) if given else set()
+    now = timezone.now()
+    rows = []
+    for index, item in enumerate(items):
+        public_id = item["public_id"] or new_item_id(item["type"])
+        if public_id in taken:
+            raise validation.ValidationError(
+                f"Invalid '{param}[{index}].id': '{public_id}' is already in use.",
+                f"{param}[{index}].id",
+                "id_in_use",
+            )
+        row = Message(thread=thread, public_id=public_id, created_at=now, type=item["type"])
+        if item["type"] == "message":
+            row.role, row.status, row.completed_at = item["role"], item["status"], now
+            row.content = threads_content(item["content"])
+            row.item = {"type": "message", "id": public_id, "status": item["status"],
+                        "role": item["role"], "content": item["content"]}
+        else:
+            row.item = {**item["item"], "id": public_id}
+            row.status = row.item.get("status", "completed")
+        rows.append(row)
+    return rows
+
+
+class ConversationAPIViewSet(ThreadsAPIViewSet):
+    """Threads under their conversation names."""
+
+    def get_conversation_id(self) -> str:
+        return validation.check_id(
+            self.kwargs["conversation_id"], CONVERSATION_PREFIX.rstrip("_"), "conversation_id"
+        )
+
+    def get_thread_id(self) -> str:
+        return thread_id(self.get_conversation_id())
+
+    def get_thread(self, *, for_update: bool = False) -> Thread:
+        try:
+            return super().get_thread(for_update=for_update)
+        except NotFound:
+            raise NotFound(
+                f"No conversation found with id '{self.get_conversation_id()}'."
+            ) from None
+
+    def get_include(self) -> list[str]:
+        # The SDK sends `include[]=…`; plain `include=…` is accepted too.
+        query = self.request.query_params
+        return validation.clean_include(query.getlist("include") + query.getlist("include[]"))
+
+    def store_items(self, thread: Thread, items: list[dict[str, Any]]) -> list[Message]:
+        try:
+            with transaction.atomic():
+                rows = Message.objects.bulk_create(item_rows(thread, items))
+        except IntegrityError:
+            # A concurrent request took one of the given IDs first.
+            raise validation.ValidationError(
+                "An item ID given is already in use.", "items", "id_in_use"
+            ) from None
+        for row in rows:
+            self.notify(signals.message_created, row)
+        return rows
+
+
+class ConversationViewSet(ConversationAPIViewSet):
+    def create(self, request: Request) -> Response:
+        fields = validation.clean_conversation_create(self.get_body())
+        with transaction.atomic():
+            thread = Thread.objects.create(owner=self.get_owner(), metadata=fields["metadata"])
+            self.notify(signals.thread_created, thread)
+            self.store_items(thread, fields["items"])
+            return Response(conversation_object(thread))
+
+    def retrieve(self, request: Request, conversation_id: str) -> Response:
+        return Response(conversation_object(self.get_thread()))
+
+    def partial_update(self, request: Request, conversation_id: str) -> Response:
+        self.get_conversation_id()
+        changes = validation.clean_conversation_update(self.get_body())
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            thread.metadata = changes["metadata"]
+            thread.save(update_fields=["metadata"])
+            self.notify(signals.thread_updated, thread)
+            return Response(conversation_object(thread))
+
+    def destroy(self, request: Request, conversation_id: str) -> Response:
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            delete_thread(thread)
+            self.notify(signals.thread_deleted, thread)
+            return Response(deleted_object(self.get_conversation_id(), "conversation"))
+
+
+class ItemViewSet(ConversationAPIViewSet):
+    pagination_class = ItemPagination
+
+    def get_item(self, thread: Thread) -> Message:
+        item_id = self.kwargs["item_id"]
+        row = Message.objects.filter(thread=thread, public_id=item_id).first()
+        if row is None:
+            raise NotFound(f"No item found with id '{item_id}'.")
+        return row
+
+    def create(self, request: Request, conversation_id: str) -> Response:
+        self.get_conversation_id()
+        self.get_include()
+        items = validation.clean_items_create(self.get_body())
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            rows = self.store_items(thread, items)
+            return Response(list_object([item_object(row) for row in rows], has_more=False))
+
+    def list(self, request: Request, conversation_id: str) -> Response:
+        thread = self.get_thread()
+        self.get_include()
+        rows = Message.objects.filter(thread=thread)
+        paginator = self.get_paginator()
+        page_request = paginator.get_page_request(
+            request,
+            lambda object_id, param: cursor_position(rows, thread.public_id, object_id, param),
+        )
+        page = paginator.paginate_queryset(rows, page_request)
+        return paginator.get_paginated_response([item_object(row) for row in page.items], page)
+
+    def retrieve(self, request: Request, conversation_id: str, item_id: str) -> Response:
+        thread = self.get_thread()
+        self.get_include()
+        return Response(item_object(self.get_item(thread)))
+
+    def destroy(self, request: Request, conversation_id: str, item_id: str) -> Response:
+        with transaction.atomic():
+            thread = self.get_thread(for_update=True)
+            row = self.get_item(thread)
+            delete_message(thread, row)
+            self.notify(signals.message_deleted, row)
+            return Response(conversation_object(thread))

@@ -1,0 +1,861 @@
+"""The OpenAPI 3.1 document of the API, generated from the views by drf-spectacular.
+
+The views stay free of documentation: this module attaches ``extend_schema``
+annotations to them after import, and names drf-spectacular's ``AutoSchema``
+on each, so the host's ``DEFAULT_SCHEMA_CLASS`` and ``SPECTACULAR_SETTINGS``
+change nothing about the document. Our objects are fixed by OpenAI's wire
+format rather than by serializers, so they are written here as JSON Schema.
+Limits that are settings (page size, text length, messages per create) are
+read when the document is built, so it always states the limits in force.
+
+The document served under the mount is checked in as
+``tests/snapshots/openapi.json``; ``python manage.py threads_openapi`` prints it.
+"""
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import drf_spectacular_sidecar
+from django.http import FileResponse, HttpResponse
+from django.urls import reverse
+from django.utils.html import escape
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.settings import SPECTACULAR_DEFAULTS, patched_settings
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import __version__, items, validation
+from .conf import app_settings
+from .conversations import ConversationViewSet, ItemViewSet
+from .pagination import CursorPagination
+from .views import APIMixin, InvalidURLView, MessageViewSet, ThreadViewSet
+
+SCHEMAS = "#/components/schemas/"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": SCHEMAS + name}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any) -> dict:
+    """A closed object: a name the schema does not list is refused (requests) or never sent."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        schema["required"] = list(required)
+    return {**schema, **extra}
+
+
+STRING = {"type": "string"}
+NON_EMPTY_STRING = {"type": "string", "minLength": 1}
+UNIX_SECONDS = {"type": "integer", "description": "Unix time, in seconds."}
+
+
+def enum(values: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+def component_schemas() -> dict[str, Any]:
+    """Every named schema of the document; read on each build, as settings may change."""
+    max_text = app_settings.MAX_TEXT_LENGTH
+    metadata = {
+        "type": "object",
+        "description": "Up to 16 string pairs of the caller's own; keys of at most 64 "
+        "characters, values of at most 512.",
+        "maxProperties": validation.METADATA_MAX_PAIRS,
+        "propertyNames": {"maxLength": validation.METADATA_MAX_KEY_LENGTH},
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": validation.METADATA_MAX_VALUE_LENGTH,
+        },
+    }
+    image_detail = enum(validation.IMAGE_DETAILS)
+    attachment_tool = obj({"type": enum(validation.ATTACHMENT_TOOLS)}, ("type",))
+    return {
+        "Error": obj(
+            {
+                "error": obj(
+                    {
+                        "message": STRING,
+                        "type": STRING,
+                        "param": nullable(STRING),
+                        "code": nullable(STRING),
+                    },
+                    ("message", "type", "param", "code"),
+                )
+            },
+            ("error",),
+            description="Every error, whatever its status.",
+        ),
+        "Metadata": metadata,
+        "ToolResources": obj(
+            {
+                "code_interpreter": obj(
+                    {
+                        "file_ids": {
+                            "type": "array",
+                            "items": STRING,
+                            "maxItems": validation.CODE_INTERPRETER_MAX_FILES,
+                        }
+                    },
+                    ("file_ids",),
+                ),
+                "file_search": obj(
+                    {
+                        "vector_store_ids": {
+                            "type": "array",
+                            "items": STRING,
+                            "maxItems": validation.FILE_SEARCH_MAX_VECTOR_STORES,
+                        }
+                    },
+                    ("vector_store_ids",),
+                ),
+            },
+            description="IDs of files and vector stores, stored as given.",
+        ),
+        "ThreadObject": obj(
+            {
+                "id": {"type": "string", "pattern": "^thread_"},
+                "object": {"const": "thread"},
+                "created_at": UNIX_SECONDS,
+                "tool_resources": ref("ToolResources"),
+                "metadata": ref("Metadata"),
+            },
+            ("id", "object", "created_at", "tool_resources", "metadata"),
+        ),
+        "ThreadDeleted": obj(
+            {
+                "id": {"type": "string", "pattern": "^thread_"},
+                "object": {"const": "thread.deleted"},
+                "deleted": {"const": True},
+            },
+            ("id", "object", "deleted"),
+        ),
+        "ThreadList": list_schema("ThreadObject", "^thread_"),
+        "MessageContent": {
+            "oneOf": [
+                obj(
+                    {
+                        "type": {"const": "text"},
+                        "text": obj(
+                            {"value": STRING, "annotations": {"type": "array"}},
+                            ("value", "annotations"),
+                        ),
+                    },
+                    ("type", "text"),
+                ),
+                obj(
+                    {
+                        "type": {"const": "image_file"},
+                        "image_file": obj(
+                            {"file_id": STRING, "detail": image_detail}, ("file_id", "detail")
+                        ),
+                    },
+                    ("type", "image_file"),
+                ),
+                obj(
+                    {
+                        "type": {"const": "image_url"},
+                        "image_url": obj(
+                            {"url": STRING, "detail": image_detail}, ("url", "detail")
+                        ),
+                    },
+                    ("type", "image_url"),
+                ),
+            ]
+        },
+        "Attachment": obj(
+            {"file_id": STRING, "tools": {"type": "array", "items": attachment_tool}},
+            ("file_id", "tools"),
+        ),
+        "MessageObject": obj(
+            {
+                "id": {"type": "string", "pattern": "^msg_"},
+                "object": {"const": "thread.message"},
+                "created_at": UNIX_SECONDS,
+                "thread_id": {"type": "string", "pattern": "^thread_"},
+                "status": enum(("in_progress", "incomplete", "completed")),
+                "incomplete_details": nullable(
+                    obj(
+                        {
+                            "reason": enum(
+                                (
+                                    "content_filter",
+                                    "max_tokens",
+                                    "run_cancelled",
+                                    "run_expired",
+                                    "run_failed",
+                                )
+                            )
+                        },
+                        ("reason",),
+                    )
+                ),
+                "completed_at": nullable(UNIX_SECONDS),
+                "incomplete_at": nullable(UNIX_SECONDS),
+                "role": enum(validation.ROLES),
+                "content": {"type": "array", "items": ref("MessageContent")},
+                "assistant_id": nullable(STRING),
+                "run_id": nullable(STRING),
+                "attachments": {"type": "array", "items": ref("Attachment")},
+                "metadata": ref("Metadata"),
+            },
+            (
+                "id", "object", "created_at", "thread_id", "status", "incomplete_details",
+                "completed_at", "incomplete_at", "role", "content", "assistant_id", "run_id",
+                "attachments", "metadata",
+            ),
+        ),
+        "MessageDeleted": obj(
+            {
+                "id": {"type": "string", "pattern": "^msg_"},
+                "object": {"const": "thread.message.deleted"},
+                "deleted": {"const": True},
+            },
+            ("id", "object", "deleted"),
+        ),
+        "MessageList": list_schema("MessageObject", "^msg_"),
+        # Request bodies: exactly what validation.py accepts, as far as JSON Schema can say.
+        "MetadataRequest": nullable(ref("Metadata")),
+        "ToolResourcesRequest": nullable(
+            obj(
+                {
+                    "code_interpreter": nullable(
+                        obj(
+                            {
+                                "file_ids": nullable(
+                                    {
+                                        "type": "array",
+                                        "items": NON_EMPTY_STRING,
+                                        "maxItems": validation.CODE_INTERPRETER_MAX_FILES,
+                                    }
+                                )
+                            }
+                        )
+                    ),
+                    "file_search": nullable(
+                        obj(
+                            {
+                                "vector_store_ids": nullable(
+                                    {
+                                        "type": "array",
+                                        "items": NON_EMPTY_STRING,
+                                        "maxItems": validation.FILE_SEARCH_MAX_VECTOR_STORES,
+                                    }
+                                )
+                            },
+                            description="Vector stores are not created here: pass the IDs "
+                            "of existing ones.",
+                        )
+                    ),
+                }
+            )
+        ),
+        "MessageContentPartRequest": {
+            "oneOf": [
+                obj(
+                    {
+                        "type": {"const": "text"},
+                        "text": {**NON_EMPTY_STRING, "maxLength": max_text},
+                    },
+                    ("type", "text"),
+                ),
+                obj(
+                    {
+                        "type": {"const": "image_file"},
+                        "image_file": obj(
+                            {"file_id": NON_EMPTY_STRING, "detail": nullable(image_detail)},
+                            ("file_id",),
+                        ),
+                    },
+                    ("type", "image_file"),
+                ),
+                obj(
+                    {
+                        "type": {"const": "image_url"},
+                        "image_url": obj(
+                            {
+                                "url": {**STRING, "description": "An http or https URL."},
+                                "detail": nullable(image_detail),
+                            },
+                            ("url",),
+                        ),
+                    },
+                    ("type", "image_url"),
+                ),
+            ]
+        },
+        "CreateMessageRequest": obj(
+            {
+                "role": enum(validation.ROLES),
+                "content": {
+                    "description": f"Text, or parts; at most {max_text} characters of text "
+                    "in all.",
+                    "oneOf": [
+                        {**NON_EMPTY_STRING, "maxLength": max_text},
+                        {
+                            "type": "array",
+                            "items": ref("MessageContentPartRequest"),
+                            "minItems": 1,
+                        },
+                    ],
+                },
+                "attachments": nullable(
+                    {
+                        "type": "array",
+                        "items": obj(
+                            {
+                                "file_id": NON_EMPTY_STRING,
+                                "tools": {"type": "array", "items": attachment_tool},
+                            },
+                            ("file_id", "tools"),
+                        ),
+                    }
+                ),
+                "metadata": ref("MetadataRequest"),
+            },
+            ("role", "content"),
+        ),
+        "CreateThreadRequest": obj(
+            {
+                "messages": nullable(
+                    {
+                        "type": "array",
+                        "items": ref("CreateMessageRequest"),
+                        "maxItems": app_settings.MAX_MESSAGES_PER_THREAD_CREATE,
+                        "description": "Stored in order, with the thread: all or none.",
+                    }
+                ),
+                "tool_resources": ref("ToolResourcesRequest"),
+                "metadata": ref("MetadataRequest"),
+            }
+        ),
+        "ModifyThreadRequest": obj(
+            {
+                "tool_resources": ref("ToolResourcesRequest"),
+                "metadata": ref("MetadataRequest"),
+            },
+            description="A field sent replaces the stored value (null clears it); a field "
+            "left out is left unchanged.",
+        ),
+        "ModifyMessageRequest": obj(
+            {"metadata": ref("MetadataRequest")},
+            description="Only metadata can change; null clears it.",
+        ),
+        **conversation_schemas(),
+    }
+
+
+def conversation_schemas() -> dict[str, Any]:
+    """The Conversations view of the same store. Items are OpenAI's, of many types:
+    described here by what every one has; OpenAI's own schema details each type."""
+    item_types = ("message", *items.ITEM_TYPES)
+    item = {
+        "type": "object",
+        "properties": {"id": {"type": "string", "pattern": "^[a-z]+_"},
+                       "type": enum(item_types)},
+        "required": ["id", "type"],
+        "additionalProperties": True,
+    }
+    text = {**NON_EMPTY_STRING, "maxLength": app_settings.MAX_TEXT_LENGTH}
+    text_part = obj({"type": enum(("input_text", "output_text")), "text": STRING},
+                    ("type", "text"))
+    message_request = obj(
+        {
+            "type": {"const": "message"},
+            "id": {"type": "string", "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"},
+            "role": enum(items.ITEM_ROLES),
+            "content": {"oneOf": [text, {"type": "array", "items": text_part, "minItems": 1}]},
+            "status": enum(validation.STATUSES),
+        },
+        ("role", "content"),
+        description="A message; `type` may be left out. Parts may also be images, files "
+        "and refusals, as OpenAI defines them.",
+    )
+    typed_requests = [
+        {
+            "type": "object",
+            "properties": {
+                "type": {"const": name},
+                "id": {"type": "string", "pattern": f"^{spec.prefix}_[A-Za-z0-9]{{1,64}}$"},
+                **{field: {"not": {"type": "null"}} for field in spec.required},
+            },
+            "required": ["type", *spec.required],
+            "additionalProperties": True,
+            "description": f"A `{name}` item, kept as given.",
+        }
+        for name, spec in items.ITEM_TYPES.items()
+    ]
+    item_request = {"oneOf": [message_request, *typed_requests]}
+    items_array = {"type": "array", "items": ref("ItemRequest"),
+                   "maxItems": validation.MAX_ITEMS_PER_REQUEST}
+    return {
+        "ConversationObject": obj(
+            {
+                "id": {"type": "string", "pattern": "^conv_"},
+                "object": {"const": "conversation"},
+                "created_at": UNIX_SECONDS,
+                "metadata": ref("Metadata"),
+            },
+            ("id", "object", "created_at", "metadata"),
+        ),
+        "ConversationDeleted": obj(
+            {
+                "id": {"type": "string", "pattern": "^conv_"},
+                "object": {"const": "conversation.deleted"},
+                "deleted": {"const": True},
+            },
+            ("id", "object", "deleted"),
+        ),
+        "Item": item,
+        "ItemList": list_schema("Item", "^[a-z]+_"),
+        "ItemRequest": item_request,
+        "CreateConversationRequest": obj(
+            {"items": nullable(items_array), "metadata": ref("MetadataRequest")}
+        ),
+        "ModifyConversationRequest": obj({"metadata": ref("MetadataRequest")}, ("metadata",)),
+        "CreateItemsRequest": obj({"items": {**items_array, "minItems": 1}}, ("items",)),
+    }
+
+
+def list_schema(item: str, id_pattern: str) -> dict[str, Any]:
+    cursor = nullable({"type": "string", "pattern": id_pattern})
+    return obj(
+        {
+            "object": {"const": "list"},
+            "data": {"type": "array", "items": ref(item)},
+            "first_id": cursor,
+            "last_id": cursor,
+            "has_more": {"type": "boolean"},
+        },
+        ("object", "data", "first_id", "last_id", "has_more"),
+    )
+
+
+# Operations ----------------------------------------------------------------
+
+ERRORS = {
+    400: "The body, a query parameter or a path ID breaks a rule; `param` names it.",
+    401: "No API key, or one that is not valid.",
+    404: "No such object among the caller's.",
+    409: "A request with the same Idempotency-Key is still being answered.",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not sent as JSON.",
+    422: "The Idempotency-Key was used before with another body.",
+    429: "Too many requests for this key.",
+    500: "A fault of the server; logged under the request's ID.",
+    503: "The database is momentarily busy.",
+}
+# Which errors each kind of operation can answer with.
+READ = (400, 401, 404, 429, 500, 503)
+WRITE = (400, 401, 404, 409, 413, 415, 422, 429, 500, 503)
+COLLECTION_READ = tuple(status for status in READ if status != 404)
+COLLECTION_WRITE = tuple(status for status in WRITE if status != 404)
+
+REQUEST_ID = OpenApiParameter(
+    "x-request-id",
+    STRING,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Names the request in the server's logs.",
+    response=True,
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    {"type": "string", "pattern": "^[0-9]+$"},
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Seconds to wait before retrying.",
+    response=[429, 503],
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255},
+    OpenApiParameter.HEADER,
+    description="Makes a retried POST safe: the same key and body get the first answer again.",
+)
+THREAD_ID = OpenApiParameter(
+    "thread_id",
+    {"type": "string", "pattern": "^thread_"},
+    OpenApiParameter.PATH,
+    required=True,
+    description="A thread's ID.",
+)
+CONVERSATION_ID = OpenApiParameter(
+    "conversation_id",
+    {"type": "string", "pattern": "^conv_"},
+    OpenApiParameter.PATH,
+    required=True,
+    description="A conversation's ID: a thread's, with `conv_` for `thread_`.",
+)
+ITEM_ID = OpenApiParameter(
+    "item_id", STRING, OpenApiParameter.PATH, required=True, description="An item's ID."
+)
+INCLUDE = OpenApiParameter(
+    "include[]",
+    {"type": "array", "items": enum(items.INCLUDABLE)},
+    OpenApiParameter.QUERY,
+    description="Accepted for compatibility; we keep no extra data, so it changes nothing.",
+)
+MESSAGE_ID = OpenApiParameter(
+    "message_id",
+    {"type": "string", "pattern": "^msg_"},
+    OpenApiParameter.PATH,
+    required=True,
+    description="A message's ID.",
+)
+
+
+def operation(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    description: str,
+    answer: str,
+    errors: tuple[int, ...],
+    *,
+    request: str | None = None,
+    parameters: tuple[OpenApiParameter, ...] = (),
+):
+    """One operation: its success object, every error in the envelope, its headers."""
+    answers: dict[int, OpenApiResponse] = {200: OpenApiResponse(ref(answer), "Success.")}
+    for status in errors:
+        answers[status] = OpenApiResponse(ref("Error"), ERRORS[status])
+    headers = [REQUEST_ID, RETRY_AFTER]
+    if request is not None:
+        headers.append(IDEMPOTENCY_KEY)
+    return extend_schema(
+        operation_id=operation_id,
+        tags=[tag],
+        summary=summary,
+        description=description,
+        # A raw schema, keyed by its media type: the body is JSON only.
+        request={"application/json": ref(request)} if request is not None else None,
+        responses=answers,
+        parameters=[*parameters, *headers],
+    )
+
+
+THREAD_OPERATIONS = {
+    "list": operation(
+        "listThreads", "Threads", "List threads",
+        "The caller's threads, a page at a time. Not part of OpenAI's API.",
+        "ThreadList", COLLECTION_READ,
+    ),
+    "create": operation(
+        "createThread", "Threads", "Create a thread",
+        "The thread and its first messages are stored together, or not at all.",
+        "ThreadObject", COLLECTION_WRITE, request="CreateThreadRequest",
+    ),
+    "retrieve": operation(
+        "getThread", "Threads", "Retrieve a thread", "One of the caller's threads.",
+        "ThreadObject", READ, parameters=(THREAD_ID,),
+    ),
+    "partial_update": operation(
+        "modifyThread", "Threads", "Modify a thread",
+        "Replaces the thread's metadata or tool resources.",
+        "ThreadObject", WRITE, request="ModifyThreadRequest", parameters=(THREAD_ID,),
+    ),
+    "destroy": operation(
+        "deleteThread", "Threads", "Delete a thread", "Deletes the thread and its messages.",
+        "ThreadDeleted", READ, parameters=(THREAD_ID,),
+    ),
+}
+
+MESSAGE_OPERATIONS = {
+    "list": operation(
+        "listMessages", "Messages", "List messages",
+        "A thread's messages, a page at a time, in the order they were stored.",
+        "MessageList", READ, parameters=(THREAD_ID,),
+    ),
+    "create": operation(
+        "createMessage", "Messages", "Create a message", "Adds a message at the thread's end.",
+        "MessageObject", WRITE, request="CreateMessageRequest", parameters=(THREAD_ID,),
+    ),
+    "retrieve": operation(
+        "getMessage", "Messages", "Retrieve a message", "One message of one of the caller's "
+        "threads.", "MessageObject", READ, parameters=(THREAD_ID, MESSAGE_ID),
+    ),
+    "partial_update": operation(
+        "modifyMessage", "Messages", "Modify a message", "Replaces the message's metadata.",
+        "MessageObject", WRITE, request="ModifyMessageRequest",
+        parameters=(THREAD_ID, MESSAGE_ID),
+    ),
+    "destroy": operation(
+        "deleteMessage", "Messages", "Delete a message",
+        "Deletes the message; a cursor that names it keeps working.",
+        "MessageDeleted", READ, parameters=(THREAD_ID, MESSAGE_ID),
+    ),
+}
+
+
+CONVERSATION_OPERATIONS = {
+    "create": operation(
+        "createConversation", "Conversations", "Create a conversation",
+        "A new thread, seen as a conversation, with up to 20 first items: all or none.",
+        "ConversationObject", COLLECTION_WRITE, request="CreateConversationRequest",
+    ),
+    "retrieve": operation(
+        "getConversation", "Conversations", "Retrieve a conversation",
+        "One of the caller's threads, seen as a conversation.",
+        "ConversationObject", READ, parameters=(CONVERSATION_ID,),
+    ),
+    "partial_update": operation(
+        "updateConversation", "Conversations", "Update a conversation",
+        "Replaces the conversation's metadata.",
+        "ConversationObject", WRITE, request="ModifyConversationRequest",
+        parameters=(CONVERSATION_ID,),
+    ),
+    "destroy": operation(
+        "deleteConversation", "Conversations", "Delete a conversation",
+        "Deletes the conversation and its items: the thread and its messages too.",
+        "ConversationDeleted", READ, parameters=(CONVERSATION_ID,),
+    ),
+}
+
+ITEM_OPERATIONS = {
+    "list": operation(
+        "listConversationItems", "Conversations", "List items",
+        "Every item of the conversation, messages and others, a page at a time.",
+        "ItemList", READ, parameters=(CONVERSATION_ID, INCLUDE),
+    ),
+    "create": operation(
+        "createConversationItems", "Conversations", "Create items",
+        "Adds 1 to 20 items at the conversation's end: all or none.",
+        "ItemList", WRITE, request="CreateItemsRequest", parameters=(CONVERSATION_ID, INCLUDE),
+    ),
+    "retrieve": operation(
+        "getConversationItem", "Conversations", "Retrieve an item", "One item.",
+        "Item", READ, parameters=(CONVERSATION_ID, ITEM_ID, INCLUDE),
+    ),
+    "destroy": operation(
+        "deleteConversationItem", "Conversations", "Delete an item",
+        "Deletes the item from both views; answers the conversation.",
+        "ConversationObject", READ, parameters=(CONVERSATION_ID, ITEM_ID),
+    ),
+}
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "threads_app.authentication.APIKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
+        return {"type": "http", "scheme": "bearer", "description": "An API key of this server."}
+
+
+class ThreadsAutoSchema(AutoSchema):
+    """drf-spectacular's inspector, told how our list endpoints differ from DRF's.
+
+    A list endpoint answers one list object, and its paginator is not one of
+    DRF's: drf-spectacular's list mechanics (an array of items, a page schema
+    asked of the paginator) must not apply. Its query is described here instead,
+    built when the document is, so that it states the page limits in force.
+    """
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False
+
+    def get_override_parameters(self) -> list:
+        parameters = list(super().get_override_parameters())
+        if getattr(self.view, "action", None) == "list":
+            parameters += page_parameters(self.view.get_paginator())
+            filterset_class = getattr(self.view, "filterset_class", None)
+            for name in filterset_class.base_filters if filterset_class else ():
+                description = f"Only those whose `{name}` is this."
+                parameters.append(
+                    OpenApiParameter(name, STRING, OpenApiParameter.QUERY, description=description)
+                )
+        return parameters
+
+
+def page_parameters(paginator: CursorPagination) -> list[OpenApiParameter]:
+    cursor = {"type": "string", "pattern": f"^{paginator.id_prefix or '[a-z]+'}_"}
+    limit = {"type": "integer", "minimum": 1, "maximum": paginator.get_max_limit()}
+    query = OpenApiParameter.QUERY
+    cursors = {
+        "after": "The page starts after this object, even a deleted one.",
+        "before": "The page ends before this object, even a deleted one.",
+    }
+    return [
+        OpenApiParameter(
+            "limit", limit, query, description=f"{paginator.get_default_limit()} if left out."
+        ),
+        OpenApiParameter(
+            "order", enum(paginator.orders), query,
+            description=f"By creation; `{paginator.default_order}` if left out.",
+        ),
+        *(OpenApiParameter(name, cursor, query, description=cursors[name])
+          for name in paginator.cursor_params),
+    ]
+
+
+def annotate(view: type, operations: dict[str, Any]) -> None:
+    """Name drf-spectacular's inspector on the view and its actions, then annotate them.
+
+    ``extend_schema`` builds on the schema class it finds on what it decorates,
+    else on the host's ``DEFAULT_SCHEMA_CLASS``: naming ours first keeps the host's out.
+    """
+    view.schema = ThreadsAutoSchema()
+    for action in operations:
+        getattr(view, action).schema = ThreadsAutoSchema
+    extend_schema_view(**operations)(view)
+
+
+annotate(ThreadViewSet, THREAD_OPERATIONS)
+annotate(MessageViewSet, MESSAGE_OPERATIONS)
+annotate(ConversationViewSet, CONVERSATION_OPERATIONS)
+annotate(ItemViewSet, ITEM_OPERATIONS)
+InvalidURLView.schema = None
+
+
+# The document and its page ------------------------------------------------
+
+
+def documented_endpoints(endpoints: list[tuple]) -> list[tuple]:
+    """Only the views annotated here: one that is not would fail the whole document."""
+    return [
+        endpoint for endpoint in endpoints if isinstance(endpoint[3].cls.schema, ThreadsAutoSchema)
+    ]
+
+
+def finish_document(result: dict[str, Any], generator: SchemaGenerator, request=None, **kwargs):
+    """What drf-spectacular has no annotation for, added to the built document."""
+    schemas = result["components"]["schemas"]
+    for item in result["paths"].values():
+        for operation in item.values():
+            # A body is required where its schema requires a field.
+            if "requestBody" in operation:
+                body = operation["requestBody"]["content"]["application/json"]["schema"]
+                body_schema = schemas[body["$ref"].rsplit("/", 1)[1]]
+                operation["requestBody"]["required"] = bool(body_schema.get("required"))
+            # The paginator and the filter take an empty value for a parameter left out.
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    parameter["allowEmptyValue"] = True
+    # The mount is the server, so that paths read as the routes of threads_app.urls.
+    if request is not None:
+        mount = request.path.removesuffix(OpenAPIView.filename)
+        result["servers"] = [{"url": mount.rstrip("/")}]
+    return result
+
+
+def document_settings() -> dict[str, Any]:
+    """drf-spectacular's settings for our document, all of them, whatever the host set."""
+    ours = {
+        "TITLE": "Threads and Messages API",
+        "DESCRIPTION": "OpenAI's Threads and Messages API (Assistants v2), served by "
+        "threads_app. Every error is `{\"error\": {\"message\", \"type\", \"param\", "
+        "\"code\"}}`.",
+        "VERSION": __version__,
+        "OAS_VERSION": "3.1.0",
+        "SCHEMA_PATH_PREFIX": "",
+        "APPEND_COMPONENTS": {"schemas": component_schemas()},
+        "PREPROCESSING_HOOKS": ["threads_app.schema.documented_endpoints"],
+        "POSTPROCESSING_HOOKS": ["threads_app.schema.finish_document"],
+    }
+    defaults = {
+        name: value
+        for name, value in SPECTACULAR_DEFAULTS.items()
+        # Not patchable per view: the view names these as attributes instead.
+        if not name.startswith("SERVE_") and name != "DEFAULT_GENERATOR_CLASS"
+    }
+    return {**defaults, **ours}
+
+
+# drf-spectacular patches its settings globally while a document is built: one at a time.
+generation_lock = threading.Lock()
+
+
+class PublicView(APIMixin, APIView):
+    """Served to anyone: what the API is, not what it holds."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    schema = None  # not an operation of the API
+
+    def get_authenticators(self) -> list:
+        return []
+
+
+class OpenAPIView(PublicView, SpectacularAPIView):
+    """The document of the routes beside it, in JSON."""
+
+    filename = "openapi.json"
+    generator_class = SchemaGenerator
+    serve_public = True
+
+    @property
+    def patterns(self) -> list:
+        # The app's own routes, relative to the mount: the host's other URLs are not ours.
+        from .urls import urlpatterns
+
+        return urlpatterns
+
+    @property
+    def custom_settings(self) -> dict[str, Any]:
+        return document_settings()
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        generator = self.generator_class(patterns=self.patterns)
+        with generation_lock, patched_settings(self.custom_settings):
+            return Response(generator.get_schema(request=request, public=self.serve_public))
+
+
+REDOC = Path(drf_spectacular_sidecar.__file__).parent.joinpath(
+    "static", "drf_spectacular_sidecar", "redoc", "bundles", "redoc.standalone.js"
+)
+
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Threads and Messages API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><redoc spec-url="{document}"></redoc><script src="{script}"></script></body>
+</html>
+"""
+
+
+class DocsView(PublicView):
+    """The document rendered by Redoc, from the files drf-spectacular-sidecar installs.
+
+    Served by the app itself, so it needs no CDN and no static files set up by the host.
+    """
+
+    # Redoc draws its own styles inline and searches in a worker it makes from a blob;
+    # anything else from elsewhere (its logo, from its makers' CDN) is refused.
+    content_security_policy = (
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "worker-src blob:; frame-ancestors 'none'"
+    )
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        namespace = request.resolver_match.namespace
+        page = DOCS_PAGE.format(
+            document=escape(reverse(f"{namespace}:openapi")),
+            script=escape(reverse(f"{namespace}:docs-script")),
+        )
+        return HttpResponse(page, headers={"Content-Security-Policy": self.content_security_policy})
+
+
+class DocsScriptView(PublicView):
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:
+        return FileResponse(REDOC.open("rb"), content_type="text/javascript")
