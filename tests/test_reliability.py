@@ -143,6 +143,7 @@ class TestIdempotencyKeys:
     def test_key_length(self, api):
         assert_error(post_with_key(api, url("thread-list"), {}, key="k" * 256), 400)
         assert post_with_key(api, url("thread-list"), {}, key="k" * 255).status_code == 200
+        assert_error(post_with_key(api, url("thread-list"), {}, key="a\x00b"), 400)
 
     def test_get_ignores_the_header(self, api):
         response = api.get(url("thread-list"), HTTP_IDEMPOTENCY_KEY="k")

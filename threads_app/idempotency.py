@@ -58,9 +58,11 @@ class IdempotencyPolicy:
         key = request.headers.get(self.header)
         if key is None:
             return None
-        if not key or len(key) > self.max_key_length:
+        # Control characters (a NUL, say) are refused: PostgreSQL cannot store them.
+        if not key or len(key) > self.max_key_length or not key.isprintable():
             raise BadRequest(
-                f"Invalid '{self.header}' header: expected 1 to {self.max_key_length} characters.",
+                f"Invalid '{self.header}' header: expected 1 to {self.max_key_length} "
+                "printable characters.",
                 code="invalid_idempotency_key",
             )
         return key
