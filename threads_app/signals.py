@@ -9,7 +9,8 @@ write that rolled back), with the model class as sender and these arguments:
 - ``message_deleted``: ``message`` (no longer in the database), ``request``
 
 ``thread_created`` is sent before the ``message_created`` of the messages it
-was created with.
+was created with. A conversation is a thread and its items are messages
+(``message.type`` tells which kind), so the Conversations API sends these too.
 """
 
 from django.dispatch import Signal
