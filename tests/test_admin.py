@@ -456,6 +456,222 @@ class TestMessageEdit:
         assert not Message.objects.filter(thread=thread).exists()
 
 
+# Conversations items -------------------------------------------------------------
+
+MIXED_ITEMS = [
+    {"type": "message", "role": "system", "content": "You answer weather questions."},
+    {"type": "message", "role": "developer", "content": "Prefer metric units."},
+    {"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "Weather in Paris, per this forecast?"},
+        {"type": "input_image", "image_url": "https://example.com/sky.png"},
+        {"type": "input_file", "file_id": "file_forecast", "filename": "forecast.pdf"},
+        {"type": "input_file", "file_url": "https://example.com/notes.txt"},
+    ]},
+    {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Look it up first."}]},
+    {"type": "function_call", "call_id": "call_9", "name": "get_weather",
+     "arguments": '{"city": "Paris", "units": "<metric>"}'},
+    {"type": "function_call_output", "call_id": "call_9", "output": '{"celsius": 21}'},
+    {"type": "web_search_call", "action": {"type": "search", "query": "Paris heatwave"}},
+    {"type": "message", "role": "assistant", "content": [
+        {"type": "output_text", "text": "Sunny, 21 degrees."},
+        {"type": "refusal", "refusal": "No forecast beyond a week."},
+    ]},
+]
+
+
+def add_items(api, thread: Thread, items: list) -> list[dict]:
+    conversation_id = "conv_" + thread.public_id.removeprefix("thread_")
+    response = api.post(url("item-list", conversation_id=conversation_id),
+                        json.dumps({"items": items}), content_type="application/json")
+    assert response.status_code == 200, response.content
+    return response.json()["data"]
+
+
+def article(page: str, public_id: str) -> str:
+    """The transcript entry of one row."""
+    match = re.search(rf'<article [^>]*id="{public_id}">.*?</article>', page, re.S)
+    assert match, f"no entry for {public_id}"
+    return match.group(0)
+
+
+def conversation_item(api, thread: Thread, item_id: str) -> dict:
+    conversation_id = "conv_" + thread.public_id.removeprefix("thread_")
+    return api.get(url("item-detail", conversation_id=conversation_id, item_id=item_id)).json()
+
+
+class TestConversationItems:
+    def test_transcript_shows_every_item_type_in_order(self, admin_client, user, api):
+        thread = make_thread(user, ["from the Threads API"])
+        items = add_items(api, thread, MIXED_ITEMS)
+        ids = [thread.messages.first().public_id] + [item["id"] for item in items]
+        page = html(admin_client.get(admin_url("thread", "change", thread.pk)))
+        positions = [page.index(f'id="{public_id}"') for public_id in ids]
+        assert positions == sorted(positions)
+        system, developer, user_message, reasoning, call, output, search, assistant = (
+            article(page, item["id"]) for item in items)
+
+        assert 'class="threads-message threads-role-system"' in system
+        assert "You answer weather questions." in system and "Conversations only" in system
+        assert 'class="threads-message threads-role-developer"' in developer
+        assert "Prefer metric units." in developer
+        # A Conversations message shows its parts, those without a Threads form too.
+        assert "Weather in Paris, per this forecast?" in user_message
+        assert '<img src="https://example.com/sky.png"' in user_message
+        assert "forecast.pdf" in user_message and "file_forecast" in user_message
+        assert "https://example.com/notes.txt" in user_message
+        assert "Conversations only" not in user_message
+        assert "Look it up first." in reasoning
+        assert "<code>get_weather</code>" in call and "<code>call_9</code>" in call
+        # Arguments pretty-printed, and escaped.
+        assert ('{\n  &quot;city&quot;: &quot;Paris&quot;,\n  &quot;units&quot;: '
+                '&quot;&lt;metric&gt;&quot;\n}') in call
+        assert "<code>call_9</code>" in output
+        assert '{\n  &quot;celsius&quot;: 21\n}' in output
+        # Any other type: its name and its fields, pretty-printed.
+        assert "<code>web_search_call</code>" in search
+        assert '&quot;query&quot;: &quot;Paris heatwave&quot;' in search
+        assert "Sunny, 21 degrees." in assistant and "No forecast beyond a week." in assistant
+        # Messages have an editor; other items a read-only page.
+        for item in items:
+            change = admin_url("message", "change", Message.objects.get(public_id=item["id"]).pk)
+            entry = article(page, item["id"])
+            assert f'href="{change}">{"Edit" if item["type"] == "message" else "View"}</a>' in entry
+
+    @pytest.mark.parametrize("rounds", [1, 4])
+    def test_query_count_does_not_grow_with_items(
+        self, admin_client, user, api, django_assert_num_queries, rounds
+    ):
+        thread = make_thread(user, ["hello"])
+        for _ in range(rounds):
+            add_items(api, thread, MIXED_ITEMS)
+        # session, user, thread with owner, one page of rows.
+        with django_assert_num_queries(4):
+            response = admin_client.get(admin_url("thread", "change", thread.pk))
+        assert len(response.context["transcript"].entries) == 1 + rounds * len(MIXED_ITEMS)
+
+    def test_search_finds_text_inside_items(self, admin_client, user, other_user, api):
+        found = make_thread(user, ["hello"])
+        add_items(api, found, MIXED_ITEMS)
+        other = make_thread(other_user, ["Paris in spring"])
+
+        def search(term):
+            return listed_ids(admin_client.get(admin_url("thread", "changelist"), {"q": term}))
+
+        assert search("get_weather") == [found.public_id]  # a function's name
+        assert search("celsius") == [found.public_id]  # inside an output's JSON string
+        assert search("LOOK IT UP") == [found.public_id]  # a reasoning summary
+        assert search("forecast.pdf") == [found.public_id]  # a part with no Threads form
+        assert search("heatwave") == [found.public_id]  # an item of any other type
+        assert search("Paris") == [other.public_id, found.public_id]
+        assert search("heatwave spring") == []
+        with CaptureQueriesContext(connection) as queries:
+            admin_client.get(admin_url("thread", "changelist"), {"q": "heatwave"})
+        count = next(q["sql"] for q in queries if q["sql"].startswith("SELECT COUNT("))
+        assert count.count("EXISTS") == 1 and "DISTINCT" not in count
+
+    def test_role_filter_with_items(self, admin_client, user, api):
+        items_only = make_thread(user)
+        add_items(api, items_only, MIXED_ITEMS[3:7])  # no messages at all
+        steered = make_thread(user)
+        add_items(api, steered, MIXED_ITEMS[:2])
+        changelist = admin_url("thread", "changelist")
+
+        def listed(role):
+            return listed_ids(admin_client.get(changelist, {"role": role}))
+
+        assert listed("system") == [steered.public_id]
+        assert listed("developer") == [steered.public_id]
+        assert listed("user") == [] and listed("assistant") == []
+        page = html(admin_client.get(changelist))
+        assert "?role=system" in page and "?role=user" in page
+
+    def test_editing_a_conversations_message_drops_its_stored_item(
+        self, admin_client, user, api
+    ):
+        thread = make_thread(user)
+        written = add_items(api, thread, [
+            {"type": "message", "role": "user", "content": "Original words"}])[0]
+        message = Message.objects.get(public_id=written["id"])
+        change = admin_url("message", "change", message.pk)
+        assert "Original words</textarea>" in html(admin_client.get(change))
+
+        # Metadata alone changes nothing the Conversations item holds: it is kept.
+        response = admin_client.post(change, message_form_data(
+            message, **metadata_rows({"seen": "yes"})))
+        assert response.status_code == 302
+        message.refresh_from_db()
+        assert message.item == written and message.metadata == {"seen": "yes"}
+
+        response = admin_client.post(change, message_form_data(
+            message, **{"content-0-text": "Edited words"}))
+        assert response.status_code == 302
+        message.refresh_from_db()
+        assert message.item is None
+        # Both views now show the edit.
+        got = conversation_item(api, thread, message.public_id)
+        assert got["content"] == [{"type": "input_text", "text": "Edited words"}]
+        assert got["role"] == "user" and got["status"] == "completed"
+        threads_view = api.get(url("message-detail", thread_id=thread.public_id,
+                                   message_id=message.public_id)).json()
+        assert threads_view["content"][0]["text"]["value"] == "Edited words"
+
+    def test_editing_a_system_message(self, admin_client, user, api):
+        thread = make_thread(user)
+        written = add_items(api, thread, MIXED_ITEMS[:1])[0]
+        message = Message.objects.get(public_id=written["id"])
+        response = admin_client.post(admin_url("message", "change", message.pk),
+                                     message_form_data(message, **{"content-0-text": "Be brief."}))
+        assert response.status_code == 302
+        got = conversation_item(api, thread, message.public_id)
+        assert got["role"] == "system"
+        assert got["content"] == [{"type": "input_text", "text": "Be brief."}]
+
+    def test_parts_the_editor_cannot_show_make_content_read_only(
+        self, admin_client, user, api
+    ):
+        thread = make_thread(user)
+        written = add_items(api, thread, [MIXED_ITEMS[2]])[0]
+        message = Message.objects.get(public_id=written["id"])
+        change = admin_url("message", "change", message.pk)
+        page = html(admin_client.get(change))
+        assert 'name="content-0-text"' not in page
+        assert "&quot;filename&quot;: &quot;forecast.pdf&quot;" in field_block(
+            page, "conversation_content")
+        assert 'name="metadata-0-key"' in page  # the rest stays editable
+        # A posted content row is ignored; the parts are kept.
+        response = admin_client.post(change, {
+            **metadata_rows({"k": "v"}), "content-0-type": "text", "content-0-text": "lost?"})
+        assert response.status_code == 302
+        message.refresh_from_db()
+        assert message.metadata == {"k": "v"}
+        assert conversation_item(api, thread, message.public_id) == written
+
+    def test_items_that_are_not_messages_are_read_only(self, admin_client, user, api):
+        thread = make_thread(user)
+        written = add_items(api, thread, [MIXED_ITEMS[4]])[0]
+        row = Message.objects.get(public_id=written["id"])
+        change = admin_url("message", "change", row.pk)
+        page = html(admin_client.get(change))
+        assert "get_weather" in field_block(page, "item_fields")
+        assert 'name="_save"' not in page and "<textarea" not in page
+        assert admin_url("message", "delete", row.pk) in page
+        before = Message.objects.values().get(pk=row.pk)
+        assert admin_client.post(change, metadata_rows({"k": "v"})).status_code == 403
+        assert Message.objects.values().get(pk=row.pk) == before
+        # The message list shows the item by its type, with no text.
+        listing = html(admin_client.get(admin_url("message", "changelist")))
+        assert '<td class="field-type">function_call</td>' in listing
+
+    def test_added_messages_are_threads_messages(self, admin_client, user):
+        thread = make_thread(user)
+        page = html(admin_client.post(admin_url("message", "add"), {
+            "thread": thread.public_id, "role": "system",
+            "content-0-type": "text", "content-0-extra": "1", "content-0-text": "steer",
+        }))
+        assert "errorlist" in field_block(page, "role")
+        assert not thread.messages.exists()
+
+
 # Deleting and exporting ---------------------------------------------------------
 
 
@@ -515,6 +731,7 @@ class TestDeleteAndExport:
 
     def test_export_is_the_api_shapes(self, admin_client, user, api):
         first = make_thread(user, ["hello", "hi"], metadata={"k": "v"})
+        add_items(api, first, MIXED_ITEMS[:2] + MIXED_ITEMS[4:6])  # not in the Threads shapes
         empty = make_thread(user)
         make_thread(user, ["not selected"])
         response = admin_client.post(admin_url("thread", "changelist"), {

@@ -120,6 +120,15 @@ def test_find_read_edit_and_read_back_through_the_sdk(page, live_server, staff, 
     question = sdk.beta.threads.messages.list(thread.id, order="asc").data[0]
     sdk.beta.threads.messages.update(question.id, thread_id=thread.id,
                                      metadata={"topic": "delivery"})
+    # The same thread as a conversation: a tool call and the answer, which the
+    # Threads view does not show and the admin does.
+    sdk.conversations.items.create("conv_" + thread.id.removeprefix("thread_"), items=[
+        {"type": "function_call", "call_id": "call_refund", "name": "issue_refund",
+         "arguments": '{"order": "A-1042", "reason": "not delivered"}'},
+        {"type": "function_call_output", "call_id": "call_refund",
+         "output": '{"refund": "re_77", "status": "issued"}'},
+        {"type": "message", "role": "assistant", "content": "Done: your refund is on its way."},
+    ])
 
     log_in(page, live_server, staff)
     page.goto(live_server.url + "/admin/threads_app/thread/")
@@ -132,7 +141,9 @@ def test_find_read_edit_and_read_back_through_the_sdk(page, live_server, staff, 
 
     rows.locator(f"a:has-text('{thread.id}')").click()
     messages = page.locator("#transcript article")
-    sync_api.expect(messages).to_have_count(3)
+    sync_api.expect(messages).to_have_count(6)
+    sync_api.expect(messages.nth(3)).to_contain_text("issue_refund")
+    sync_api.expect(messages.nth(4)).to_contain_text('"status": "issued"')
     sync_api.expect(messages.nth(0)).to_contain_text("marmalade")
     sync_api.expect(messages.nth(1)).to_contain_text("file_stock")
     image = messages.nth(1).locator("img")

@@ -1,5 +1,9 @@
 """The staff admin: threads read as conversations, messages edited by the API's rules.
 
+A thread's transcript shows every row of it, in order, as the Conversations
+view has it: user and assistant messages, system and developer messages, and
+items of other types (tool calls, their outputs, reasoning), which are read-only.
+
 Built for 100,000 threads and millions of messages:
 
 - the thread list's message count and last activity are correlated subqueries,
@@ -8,7 +12,7 @@ Built for 100,000 threads and millions of messages:
 - ``show_full_result_count`` is off, and :class:`EstimatedCountPaginator` takes
   the planner's row estimate on PostgreSQL instead of counting a large table
   on every page load;
-- searching message text is an ``EXISTS`` per thread, not a join that
+- searching the text of messages and items is an ``EXISTS`` per thread, not a join that
   multiplies rows and then needs ``DISTINCT``;
 - a transcript is a keyset page of one thread's messages, which costs the same
   on its first page and its ten-thousandth.
@@ -33,12 +37,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.text import capfirst, smart_split, unescape_string_literal
 
 from . import signals
 from .deletion import delete_message, delete_thread
-from .forms import APIKeyForm, MessageForm, ThreadForm, content_rows
+from .forms import APIKeyForm, MessageForm, ThreadForm
 from .ids import MESSAGE_PREFIX, THREAD_PREFIX
+from .items import THREADS_ROLES, item_object, threads_part
 from .models import APIKey, Message, Thread
 from .pagination import MessagePagination, PageRequest
 from .representation import message_object, thread_object
@@ -117,6 +123,107 @@ def admin_url(site: admin.AdminSite, model: type, view: str, *args: Any) -> str:
     return reverse(f"{site.name}:{opts.app_label}_{opts.model_name}_{view}", args=args)
 
 
+# How the transcript reads each item ------------------------------------------
+#
+# Every row is read in its Conversations form (``item_object``), the one form
+# that holds all of it: a message's parts that the Threads view leaves out,
+# and every item that is not a message.
+
+# Fields the entry's header already shows, left out of an item's details.
+HEADER_FIELDS = ("id", "type", "status")
+
+
+def pretty_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def pretty_json_text(value: Any) -> str:
+    """A value for reading: JSON pretty-printed, including JSON held in a string
+    (function arguments and outputs are strings that usually hold JSON)."""
+    if not isinstance(value, str):
+        return pretty_json(value)
+    try:
+        return pretty_json(orjson.loads(value))
+    except orjson.JSONDecodeError:
+        return value
+
+
+def transcript_part(part: dict[str, Any]) -> dict[str, Any]:
+    """A message part, Conversations-shaped, as the transcript shows it."""
+    kind = part.get("type")
+    if kind in ("input_text", "output_text"):
+        return {"type": "text", "text": part.get("text", "")}
+    if kind == "input_image" and part.get("image_url"):
+        return {"type": "image_url", "url": part["image_url"], "detail": part.get("detail")}
+    if kind == "input_image":
+        return {"type": "image_file", "file_id": part.get("file_id"), "detail": part.get("detail")}
+    if kind == "input_file":
+        data = part.get("file_data")
+        return {
+            "type": "input_file",
+            "file_id": part.get("file_id"),
+            "file_url": part.get("file_url"),
+            "filename": part.get("filename"),
+            # Inline file data is base64 of any size: its length says enough.
+            "data_length": len(data) if isinstance(data, str) else None,
+        }
+    if kind == "refusal":
+        return {"type": "refusal", "text": part.get("refusal", "")}
+    fields = {key: value for key, value in part.items() if key != "type"}
+    return {"type": "other", "name": kind, "json": pretty_json(fields)}
+
+
+def item_details(item: dict[str, Any]) -> list[dict[str, str]]:
+    """Label, value and style (``code``, ``pre`` or ``text``) of what an item that
+    is not a message shows; any type we do not read specially shows all its fields."""
+    kind = item.get("type")
+    if kind == "function_call":
+        return [
+            {"label": "name", "value": str(item.get("name", "")), "style": "code"},
+            {"label": "call_id", "value": str(item.get("call_id", "")), "style": "code"},
+            {"label": "arguments", "value": pretty_json_text(item.get("arguments", "")),
+             "style": "pre"},
+        ]
+    if kind == "function_call_output":
+        return [
+            {"label": "call_id", "value": str(item.get("call_id", "")), "style": "code"},
+            {"label": "output", "value": pretty_json_text(item.get("output", "")), "style": "pre"},
+        ]
+    if kind == "reasoning":
+        texts = [
+            {"label": "summary", "value": str(part.get("text", "")), "style": "text"}
+            for part in item.get("summary") or [] if isinstance(part, dict)
+        ]
+        encrypted = item.get("encrypted_content")
+        if encrypted:
+            texts.append({"label": "encrypted_content",
+                          "value": f"{len(encrypted)} characters, not shown", "style": "quiet"})
+        return texts or [{"label": "summary", "value": "none", "style": "quiet"}]
+    fields = {key: value for key, value in item.items() if key not in HEADER_FIELDS}
+    return [{"label": "fields", "value": pretty_json(fields), "style": "pre"}]
+
+
+def transcript_entry(row: Message) -> dict[str, Any]:
+    """What the transcript shows of one row; reads the row's own columns only."""
+    item = item_object(row)
+    is_message = row.type == "message"
+    return {
+        "message": row,
+        "is_message": is_message,
+        "label": row.role if is_message else row.type,
+        "in_threads_view": is_message and row.role in THREADS_ROLES,
+        "parts": [transcript_part(part) for part in item.get("content") or []]
+        if is_message else [],
+        "details": [] if is_message else item_details(item),
+    }
+
+
+def has_threads_form(part: dict[str, Any]) -> bool:
+    """Whether the message editor, which edits Threads parts, shows and keeps ``part``."""
+    converted = threads_part(part)
+    return converted is not None and converted["type"] != "refusal"
+
+
 class RolePresentFilter(admin.SimpleListFilter):
     title = "has messages from"
     parameter_name = "role"
@@ -173,7 +280,9 @@ class ThreadAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     # The search itself is get_search_results; naming a field turns the box on.
     search_fields = ("public_id",)
-    search_help_text = "Thread ID, message ID, metadata key or value, or words in messages."
+    search_help_text = (
+        "Thread ID, message ID, metadata key or value, or words in messages and other items."
+    )
     ordering = ("-seq",)
     # Only orders an index serves: sorting by a subquery column would compute it for every row.
     sortable_by = ("public_id", "created")
@@ -263,8 +372,13 @@ class ThreadAdmin(admin.ModelAdmin):
             return Q(pk__in=Message.objects.filter(public_id=term).values("thread_id"))
         fragment = json_fragment(term)
         # Metadata keys and values alike are text in the column's JSON.
+        # A message's text is in `content`; an item's (and a Conversations message's
+        # parts with no Threads form) in `item`. One EXISTS reads each row once.
         return Q(metadata__icontains=fragment) | Exists(
-            Message.objects.filter(thread=OuterRef("pk"), content__icontains=fragment)
+            Message.objects.filter(
+                Q(content__icontains=fragment) | Q(item__icontains=fragment),
+                thread=OuterRef("pk"),
+            )
         )
 
     # The transcript ---------------------------------------------------------
@@ -295,15 +409,17 @@ class ThreadAdmin(admin.ModelAdmin):
         message_admin = self.admin_site._registry.get(Message)
         can_change = message_admin is not None and message_admin.has_change_permission(request)
         can_add = message_admin is not None and message_admin.has_add_permission(request)
-        entries = [
-            {
-                "message": message,
-                "parts": content_rows(message.content),
-                "change_url": admin_url(self.admin_site, Message, "change", message.pk)
-                if can_change else None,
-            }
-            for message in page.items
-        ]
+        can_view = message_admin is not None and message_admin.has_view_permission(request)
+        entries = []
+        for row in page.items:
+            entry = transcript_entry(row)
+            if entry["is_message"]:
+                if can_change:
+                    entry["change_url"] = admin_url(self.admin_site, Message, "change", row.pk)
+            elif can_view:
+                # Items that are not messages have no editor: their page is read-only.
+                entry["view_url"] = admin_url(self.admin_site, Message, "change", row.pk)
+            entries.append(entry)
 
         def link(**params: Any) -> str:
             query = request.GET.copy()
@@ -398,7 +514,12 @@ def export_threads(threads: QuerySet) -> Iterator[bytes]:
     their messages in (thread, seq) order, read side by side and streamed, so a
     thread of a million messages is never held in memory.
     """
-    rows = Message.objects.filter(thread__in=threads.values("pk")).order_by("thread_id", "seq")
+    # The Threads shapes hold messages only: other items are left out, as that API leaves them.
+    rows = (
+        Message.objects.in_threads_view()
+        .filter(thread__in=threads.values("pk"))
+        .order_by("thread_id", "seq")
+    )
     pending = iter(rows.iterator(chunk_size=2000))
     message = next(pending, None)
     yield b"["
@@ -416,8 +537,15 @@ def export_threads(threads: QuerySet) -> Iterator[bytes]:
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
+    """Messages edited by the Threads API's rules; other items shown read-only.
+
+    The editor edits a message's Threads form. A message written through the
+    Conversations API with parts that form has not (an input file, a refusal)
+    keeps its content read-only here, so that saving cannot drop those parts.
+    """
+
     form = MessageForm
-    list_display = ("public_id", "thread", "role", "created_at", "text")
+    list_display = ("public_id", "thread", "type", "role", "created_at", "text")
     list_select_related = ("thread",)
     search_fields = ("public_id",)
     search_help_text = "A message ID or a thread ID."
@@ -433,25 +561,62 @@ class MessageAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
         if obj is None:
             return ["thread", "role", "content", "attachments", "metadata"]
+        if obj.type != "message":
+            return ["public_id", "thread", "type", "created_at", "status", "item_fields"]
+        content = "content" if self.is_content_editable(obj) else "conversation_content"
         return [
             "public_id", "thread", "role", "created_at", "status", "run_id",
-            "content", "attachments", "metadata",
+            content, "attachments", "metadata",
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
         # The API never changes a message's thread or role once written.
         if obj is None:
             return []
-        return ["public_id", "thread", "role", "created_at", "status", "run_id"]
+        # Naming the form's own fields here also takes them out of the form.
+        if obj.type != "message":
+            return [*self.get_fields(request, obj), "role", "content", "attachments", "metadata"]
+        readonly = ["public_id", "thread", "role", "created_at", "status", "run_id"]
+        if not self.is_content_editable(obj):
+            readonly += ["content", "conversation_content"]
+        return readonly
+
+    def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
+        # Items that are not messages have no editor: their page is read-only.
+        if obj is not None and obj.type != "message":
+            return False
+        return super().has_change_permission(request, obj)
+
+    def is_content_editable(self, obj: Message) -> bool:
+        """Whether the editor shows every part of the message, so that saving keeps them."""
+        return obj.item is None or all(
+            has_threads_form(part) for part in obj.item.get("content") or []
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("thread")
 
     @admin.display(description="text")
     def text(self, obj: Message) -> str:
-        texts = [row["text"] for row in content_rows(obj.content) if row["type"] == "text"]
+        entry = transcript_entry(obj)
+        if not entry["is_message"]:
+            return ""
+        texts = [part["text"] for part in entry["parts"] if part["type"] in ("text", "refusal")]
         joined = " ".join(texts)
         return joined[:80] + ("…" if len(joined) > 80 else "")
+
+    @admin.display(description="content")
+    def conversation_content(self, obj: Message) -> str:
+        return format_html(
+            '<pre class="threads-json">{}</pre><div class="threads-note">{}</div>',
+            pretty_json(item_object(obj).get("content") or []),
+            "Written through the Conversations API with parts the editor cannot show; "
+            "read-only here so that saving keeps them.",
+        )
+
+    @admin.display(description="item")
+    def item_fields(self, obj: Message) -> str:
+        return format_html('<pre class="threads-json">{}</pre>', pretty_json(item_object(obj)))
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -469,6 +634,11 @@ class MessageAdmin(admin.ModelAdmin):
             lock_thread(obj.thread_id)
             if not change:
                 obj.created_at = obj.completed_at = timezone.now()
+            elif "content" in form.changed_data and obj.item is not None:
+                # `item` is the message as the Conversations API wrote it, and that
+                # view returns it in preference to the other columns. Dropped, the
+                # item is derived from the edited content, so both views show the edit.
+                obj.item = None
             obj.save()
             notify(signals.message_updated if change else signals.message_created, obj, request)
 

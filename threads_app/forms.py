@@ -15,6 +15,7 @@ from typing import Any
 from django import forms
 
 from . import validation
+from .items import THREADS_ROLES
 from .models import APIKey, Message, Thread
 
 
@@ -327,6 +328,9 @@ class MessageForm(RowsModelForm):
         widget=forms.TextInput(attrs={"size": 40}),
         help_text="The thread's ID, such as thread_abc123…",
     )
+    # Added messages are Threads messages; system and developer messages come
+    # through the Conversations API.
+    role = forms.ChoiceField(choices=[(role, role) for role in THREADS_ROLES])
     content = ContentField(
         help_text="Each part in its own row; tick Remove to drop one. Must not be empty."
     )
