@@ -185,6 +185,11 @@ class TestHTTP:
         assert_error(post(api, url("item-list", conversation_id=cid),
                           {"items": [{**FUNCTION_CALL, "id": "not well formed"}]}),
                      400, "items[0].id")
+        # Longer than the column: refused as a 400, not left to the database.
+        assert_error(post(api, url("item-list", conversation_id=cid),
+                          {"items": [{**FUNCTION_CALL, "id": "fc_" + "a" * 62}]}),
+                     400, "items[0].id")
+        assert add_items(api, cid, [{**FUNCTION_CALL, "id": "fc_" + "a" * 61}])["data"]
 
     @pytest.mark.parametrize("items,param", [
         ([{"type": "teleport", "destination": "mars"}], "items[0].type"),

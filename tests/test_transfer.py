@@ -155,7 +155,7 @@ def test_round_trip_into_an_empty_store_gives_identical_bytes(tmp_path, api, con
     empty_the_store()
     err, failed = run_import(tmp_path, first, name="first.jsonl")
     assert not failed, err
-    assert "imported 3 threads and 7 messages" in err
+    assert "imported 3 threads, 7 messages and 0 other items" in err
     assert export(tmp_path, name="second.jsonl") == first
     # Same IDs, timestamps and list order through the API as before.
     assert get(api, url("thread-list"), order="asc") == listed
@@ -180,7 +180,7 @@ def test_a_second_import_adds_nothing(tmp_path, conversations):
     data = export(tmp_path)
     err, failed = run_import(tmp_path, data)
     assert not failed
-    assert "imported 0 threads and 0 messages; 3 threads and 7 messages were already" in err
+    assert "imported 0 threads, 0 messages and 0 other items; 3 threads, 7 messages and 0 " in err
     assert (Thread.objects.count(), Message.objects.count()) == (3, 7)
 
 
@@ -356,6 +356,8 @@ def test_import_needs_an_existing_owner_and_readable_files(tmp_path, db):
         call_command("import_threads", "-", "--owner", "ghost")
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("import_threads", str(tmp_path / "missing.jsonl"))
+    with pytest.raises(CommandError, match="--thread"):
+        call_command("import_threads", "-", "--thread", "fc_abc")
 
 
 def test_content_as_openai_stored_it_is_kept(tmp_path, api, user):
@@ -486,10 +488,193 @@ def test_export_to_stdout(tmp_path, conversations):
     out, err = io.StringIO(), io.StringIO()
     call_command("export_threads", "--progress", stdout=out, stderr=err)
     assert out.getvalue().encode() == export(tmp_path)
-    assert "Exported 3 threads and 7 messages." in err.getvalue()
+    assert "Exported 3 threads, 7 messages and 0 other items." in err.getvalue()
 
 
 def test_export_reads_from_the_database_it_is_given(tmp_path, conversations):
     assert export(tmp_path, "--database", "default") == export(tmp_path)
     with pytest.raises(ConnectionDoesNotExist):
         export(tmp_path, "--database", "replica")
+
+
+# Conversations items ------------------------------------------------------------
+
+FUNCTION_CALL = {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+                 "arguments": "{\"city\": \"Oslo\"}"}
+FUNCTION_OUTPUT = {"type": "function_call_output", "call_id": "call_1", "output": "{\"c\": 4}"}
+
+
+def conversation_of(thread_id):
+    return "conv_" + thread_id.removeprefix("thread_")
+
+
+def add_items(api, thread_id, items):
+    return post(api, url("item-list", conversation_id=conversation_of(thread_id)),
+                {"items": items})["data"]
+
+
+def both_views(api, thread_id):
+    """Everything either API answers about the thread, both list orders, whole pages."""
+    conversation_id = conversation_of(thread_id)
+    return {
+        "thread": get(api, url("thread-detail", thread_id=thread_id)),
+        "messages": get(api, url("message-list", thread_id=thread_id), limit=100),
+        "messages asc": get(api, url("message-list", thread_id=thread_id), order="asc"),
+        "conversation": get(api, url("conversation-detail", conversation_id=conversation_id)),
+        "items": get(api, url("item-list", conversation_id=conversation_id), limit=100),
+        "items asc": get(api, url("item-list", conversation_id=conversation_id), order="asc"),
+    }
+
+
+@pytest.fixture
+def interleaved(api):
+    """A thread written through both APIs: a Threads user message, a function call and its
+    output, a system message, an assistant message with a part only Conversations has
+    (its metadata then set through the Threads API), and a last Threads message."""
+    thread_id = post(api, url("thread-list"), {
+        "messages": [{"role": "user", "content": "Weather in Oslo?"}],
+        "metadata": {"source": "both"},
+    })["id"]
+    items = add_items(api, thread_id, [
+        FUNCTION_CALL,
+        FUNCTION_OUTPUT,
+        {"role": "system", "content": "Answer in one line."},
+        {"role": "assistant", "content": [
+            {"type": "output_text", "text": "4 degrees; the forecast is attached."},
+            {"type": "input_file", "file_id": "file-forecast", "filename": "oslo.pdf"},
+        ]},
+    ])
+    post(api, url("message-detail", thread_id=thread_id, message_id=items[-1]["id"]),
+         {"metadata": {"checked": "yes"}})
+    post(api, url("message-list", thread_id=thread_id), {"role": "user", "content": "Thanks"})
+    return thread_id
+
+
+def test_items_round_trip_into_an_empty_store_in_both_views(tmp_path, api, interleaved):
+    before = both_views(api, interleaved)
+    assert [item["type"] for item in before["items asc"]["data"]] == [
+        "message", "function_call", "function_call_output", "message", "message", "message"]
+    assert len(before["messages asc"]["data"]) == 3
+    first = export(tmp_path, name="first.jsonl")
+    lines = [orjson.loads(line) for line in first.splitlines()]
+    assert [line["object"] for line in lines] == [
+        "thread", "thread.message", "thread.item", "thread.item", "thread.item",
+        "thread.message", "thread.message"]
+    empty_the_store()
+    err, failed = run_import(tmp_path, first, name="first.jsonl")
+    assert not failed, err
+    assert "imported 1 threads, 3 messages and 3 other items" in err
+    assert export(tmp_path, name="second.jsonl") == first
+    assert both_views(api, interleaved) == before
+    err, failed = run_import(tmp_path, first, name="first.jsonl")
+    assert not failed, err
+    assert "imported 0 threads, 0 messages and 0 other items; 1 threads, 3 messages and 3 " in err
+
+
+def test_exported_item_lines_are_the_api_objects(tmp_path, api, interleaved):
+    lines = [orjson.loads(line) for line in export(tmp_path).splitlines()]
+    items = get(api, url("item-list", conversation_id=conversation_of(interleaved)),
+                order="asc")["data"]
+    messages = get(api, url("message-list", thread_id=interleaved), order="asc")["data"]
+    by_id = {line["id"] if "id" in line else line["item"]["id"]: line for line in lines[1:]}
+    for item in items:
+        line = by_id[item["id"]]
+        if line["object"] == "thread.item":
+            assert line["item"] == item and line["thread_id"] == interleaved
+            assert set(line) == {"object", "thread_id", "created_at", "item"}
+        else:
+            assert line.get("item", item) == item
+    # The Threads lines are what the Threads API returns, less the added `item`.
+    assert [line for line in lines if line["object"] == "thread.message"] == [
+        {**message, **({"item": by_id[message["id"]]["item"]}
+                       if "item" in by_id[message["id"]] else {})}
+        for message in messages
+    ]
+    assert "item" not in lines[1] and "item" in lines[5]  # written through Threads / not
+    assert lines[5]["item"]["content"][1]["type"] == "input_file"
+    assert all(part["type"] == "text" for part in lines[5]["content"])
+    assert lines[5]["metadata"] == {"checked": "yes"}
+
+
+def sdk_items_page(api, thread_id):
+    from openai.pagination import SyncConversationCursorPage
+    from openai.types.conversations import ConversationItem
+
+    answer = get(api, url("item-list", conversation_id=conversation_of(thread_id)))
+    return SyncConversationCursorPage[ConversationItem].model_validate(answer)
+
+
+def test_the_sdk_item_shapes_import_into_the_thread_named(tmp_path, api, user, interleaved):
+    """model_dump() of a conversations.items.list page (newest first) and of one item."""
+    page = sdk_items_page(api, interleaved)
+    *older, newest = page.data[::-1]
+    items_before = get(api, url("item-list", conversation_id=conversation_of(interleaved)),
+                       order="asc")["data"]
+    texts_before = texts(api, interleaved)
+    older_page = page.model_copy(update={"data": older[::-1]}).model_dump()
+    assert older_page["data"][0]["type"] == "message" and "phase" in older_page["data"][0]
+    empty_the_store()
+
+    lines = [older_page, newest.model_dump()]
+    err, failed = run_import(tmp_path, lines, "--owner", "alice")
+    assert failed and err.count("an item names no thread; pass --thread") == 6
+    err, failed = run_import(tmp_path, lines, "--thread", conversation_of(interleaved))
+    assert failed and "pass --owner to create it" in err
+    err, failed = run_import(tmp_path, lines, "--owner", "alice", "--thread",
+                             conversation_of(interleaved))
+    assert not failed, err
+    assert "imported 1 threads, 0 messages and 6 other items" in err
+    after = get(api, url("item-list", conversation_id=conversation_of(interleaved)),
+                order="asc")["data"]
+    assert after == items_before
+    assert texts(api, interleaved) == texts_before
+    err, failed = run_import(tmp_path, lines, "--thread", interleaved)
+    assert not failed and "0 threads, 0 messages and 6 other items were already" in err
+
+
+def test_bad_item_records_are_reported_by_line(tmp_path, api, interleaved):
+    lines = [orjson.loads(line) for line in export(tmp_path).splitlines()]
+    empty_the_store()
+    item_line, message_line = lines[2], lines[5]
+    bad = [
+        lines[0],
+        {**item_line, "item": {**item_line["item"], "type": "telepathy"}},
+        {**item_line, "item": {k: v for k, v in item_line["item"].items() if k != "id"}},
+        {**item_line, "item": {k: v for k, v in item_line["item"].items() if k != "call_id"}},
+        {**item_line, "extra": 1},
+        {**message_line, "item": {**message_line["item"], "id": "msg_another"}},
+        {**message_line, "item": {**message_line["item"], "role": "user"}},
+        {**message_line, "item": {**message_line["item"], "content": []}},
+        {"type": "function_call", "id": "fc_x", "call_id": "c", "name": "n", "arguments": "{}"},
+        lines[1],
+    ]
+    err, failed = run_import(tmp_path, bad)
+    assert failed
+    reported = [line.split(": line ", 1)[1] for line in err.splitlines() if ": line " in line]
+    assert [line.split(":")[0] for line in reported] == [
+        "2, item.type", "3, item.id", "4, item.call_id", "5, extra", "6, item.id",
+        "7, item.role", "8, item.content", "9"]
+    assert "pass --thread" in reported[-1]
+    assert "imported 1 threads, 1 messages and 0 other items" in err
+
+
+@pytest.mark.parametrize(
+    "change, param",
+    [
+        ({"object": "thread.message"}, "object"),
+        ({"thread_id": "conv_x"}, "thread_id"),
+        ({"created_at": None}, "created_at"),
+        ({"item": {"type": "function_call", "id": "msg_1", "call_id": "c", "name": "n",
+                   "arguments": "{}"}}, "item.id"),
+        ({"item": {"type": "function_call", "id": "fc_" + "x" * 62, "call_id": "c",
+                   "name": "n", "arguments": "{}"}}, "item.id"),
+    ],
+)
+def test_item_record_rules_name_the_field(change, param):
+    record = {"object": "thread.item", "thread_id": "thread_1", "created_at": T0,
+              "item": {"type": "function_call_output", "id": "fco_1", "call_id": "c",
+                       "output": "x"}}
+    assert validation.clean_item_record(record)["item"]["type"] == "function_call_output"
+    with pytest.raises(validation.ValidationError) as raised:
+        validation.clean_item_record({**record, **change})
+    assert raised.value.param == param

@@ -4,6 +4,7 @@ A conversation is a thread seen through the other API (``conv_<S>`` is
 ``thread_<S>``), and its items are the thread's rows; see ``items.py``.
 """
 
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -56,17 +57,22 @@ def item_rows(thread: Thread, items: list[dict[str, Any]], param: str = "items")
                 f"{param}[{index}].id",
                 "id_in_use",
             )
-        row = Message(thread=thread, public_id=public_id, created_at=now, type=item["type"])
-        if item["type"] == "message":
-            row.role, row.status, row.completed_at = item["role"], item["status"], now
-            row.content = threads_content(item["content"])
-            row.item = {"type": "message", "id": public_id, "status": item["status"],
-                        "role": item["role"], "content": item["content"]}
-        else:
-            row.item = {**item["item"], "id": public_id}
-            row.status = row.item.get("status", "completed")
-        rows.append(row)
+        rows.append(item_row(thread, item, public_id, now))
     return rows
+
+
+def item_row(thread: Thread, item: dict[str, Any], public_id: str, created_at: datetime) -> Message:
+    """The model row of one cleaned item (the import builds its rows here too)."""
+    row = Message(thread=thread, public_id=public_id, created_at=created_at, type=item["type"])
+    if item["type"] == "message":
+        row.role, row.status, row.completed_at = item["role"], item["status"], created_at
+        row.content = threads_content(item["content"])
+        row.item = {"type": "message", "id": public_id, "status": item["status"],
+                    "role": item["role"], "content": item["content"]}
+    else:
+        row.item = {**item["item"], "id": public_id}
+        row.status = row.item.get("status", "completed")
+    return row
 
 
 class ConversationAPIViewSet(ThreadsAPIViewSet):

@@ -1,12 +1,17 @@
-"""Threads and their messages as JSON Lines, out of the database and back in.
+"""Threads and their items as JSON Lines, out of the database and back in.
 
 The export writes one object per line in the API's own shapes: a thread, then
-its messages in list order, then the next thread. A thread line carries one
-key the API does not show, ``owner`` (the owner's username), so that a whole
-database can move in one file.
+every row of its history in order, then the next thread. A thread line carries
+one key the API does not show, ``owner`` (the owner's username), so that a
+whole database can move in one file. A message the Threads API shows is
+written as it returns it (``"object": "thread.message"``), plus its
+Conversations form under ``item`` if it was written through that API; any
+other row (an item that is not a message, a system or developer message) as
+``{"object": "thread.item", "thread_id", "created_at", "item"}``, ``item``
+being what the Conversations API returns.
 
 The import reads that format and also what the ``openai`` SDK gives:
-``model_dump()`` of a thread or a message, and list pages
+``model_dump()`` of a thread, a message or a conversation item, and list pages
 (``{"object": "list", "data": [...]}``), one per line or as one JSON document.
 It keeps IDs and timestamps, skips what is already there (matched on the
 public ID), validates with the API's rules, and reports a bad record with its
@@ -29,8 +34,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import validation
+from .conversations import item_row
+from .items import THREADS_ROLES, item_object
 from .models import Message, Thread
-from .representation import message_object, thread_object
+from .representation import message_object, thread_object, unix_seconds
 
 # Keys of a list page besides its items; the SDK's page keeps what the server sent.
 LIST_PAGE_FIELDS = ("object", "data", "first_id", "last_id", "has_more")
@@ -126,10 +133,30 @@ def thread_record(thread: Thread) -> dict[str, Any]:
     return {**thread_object(thread), "owner": thread.owner.get_username()}
 
 
+def row_record(row: Message, thread_id: str) -> dict[str, Any]:
+    """One row's line: see the module's docstring."""
+    if row.type == "message" and row.role in THREADS_ROLES:
+        record = message_object(row, thread_id)
+        if row.item is not None:
+            # Its parts may hold more than the Threads form (an input file, say).
+            record["item"] = row.item
+        return record
+    return {
+        "object": "thread.item",
+        "thread_id": thread_id,
+        "created_at": unix_seconds(row.created_at),
+        "item": item_object(row),
+    }
+
+
 @dataclass
 class ExportCounts:
     threads: int = 0
-    messages: int = 0
+    messages: int = 0  # in the Threads view
+    items: int = 0  # outside it
+
+    def __str__(self) -> str:
+        return f"{self.threads} threads, {self.messages} messages and {self.items} other items"
 
 
 def export_threads(
@@ -137,20 +164,24 @@ def export_threads(
     write: Callable[[bytes], object],
     progress: Progress | None = None,
 ) -> ExportCounts:
-    """Write each thread and then its messages, in list order, one JSON object a line."""
+    """Write each thread and then every row of it, in order, one JSON object a line."""
     counts = ExportCounts()
-    # Messages are read thread by thread through the (thread, seq) index: memory
+    # Rows are read thread by thread through the (thread, seq) index: memory
     # stays flat however large the export, and no query spans threads.
     for thread in threads.select_related("owner").iterator(chunk_size=500):
         write(dumps_line(thread_record(thread)))
         counts.threads += 1
-        for message in thread.messages.order_by("seq").iterator(chunk_size=1000):
-            write(dumps_line(message_object(message, thread.public_id)))
-            counts.messages += 1
+        for row in thread.messages.order_by("seq").iterator(chunk_size=1000):
+            record = row_record(row, thread.public_id)
+            write(dumps_line(record))
+            if record["object"] == "thread.message":
+                counts.messages += 1
+            else:
+                counts.items += 1
         if progress is not None:
-            progress.update(counts.threads, f"{counts.threads} threads, {counts.messages} messages")
+            progress.update(counts.threads, str(counts))
     if progress is not None:
-        progress.close(counts.threads, f"{counts.threads} threads, {counts.messages} messages")
+        progress.close(counts.threads, str(counts))
     return counts
 
 
@@ -171,13 +202,13 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class Item:
+class Record:
     """One object read from the input, with where it stood."""
 
     line: int
     where: str
     value: Any
-    # Its place among the messages of one second: file order, or reversed for a
+    # Its place among the rows of one second: file order, or reversed for a
     # list page in descending order (whose later items are the older ones).
     ordinal: int
 
@@ -188,7 +219,21 @@ class ImportCounts:
     threads_present: int = 0
     messages_created: int = 0
     messages_present: int = 0
+    items_created: int = 0  # rows outside the Threads view
+    items_present: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+    def created(self) -> str:
+        return (
+            f"{self.threads_created} threads, {self.messages_created} messages and "
+            f"{self.items_created} other items"
+        )
+
+    def present(self) -> str:
+        return (
+            f"{self.threads_present} threads, {self.messages_present} messages and "
+            f"{self.items_present} other items"
+        )
 
 
 def is_list_page(value: Any) -> bool:
@@ -225,18 +270,18 @@ class Reader:
         self.position += 1
         return -self.position if descending else self.position
 
-    def items_of(self, value: Any, line: int, where: str = "") -> Iterator[Item | Problem]:
+    def records_of(self, value: Any, line: int, where: str = "") -> Iterator[Record | Problem]:
         if is_list_page(value):
             descending = page_is_descending(value["data"], self.list_order)
             for i, item in enumerate(value["data"]):
-                yield Item(line, f"{where}data[{i}]", item, self.next_ordinal(descending))
+                yield Record(line, f"{where}data[{i}]", item, self.next_ordinal(descending))
         elif isinstance(value, list):
             for i, item in enumerate(value):
-                yield from self.items_of(item, line, f"{where}[{i}]")
+                yield from self.records_of(item, line, f"{where}[{i}]")
         else:
-            yield Item(line, where, value, self.next_ordinal())
+            yield Record(line, where, value, self.next_ordinal())
 
-    def read(self, lines: Iterable[bytes]) -> Iterator[Item | Problem]:
+    def read(self, lines: Iterable[bytes]) -> Iterator[Record | Problem]:
         lines = iter(lines)
         first = next(lines, b"")
         if first.strip() and not parses(first):
@@ -248,11 +293,11 @@ class Reader:
                 lines = iter(rest.splitlines(keepends=True))
             else:
                 self.bytes_read += len(first) + len(rest)
-                yield from self.items_of(document, 1)
+                yield from self.records_of(document, 1)
                 return
         yield from self.read_lines(itertools.chain([first], lines))
 
-    def read_lines(self, lines: Iterable[bytes]) -> Iterator[Item | Problem]:
+    def read_lines(self, lines: Iterable[bytes]) -> Iterator[Record | Problem]:
         for number, line in enumerate(lines, 1):
             self.bytes_read += len(line)
             if not line.strip():
@@ -262,7 +307,7 @@ class Reader:
             except orjson.JSONDecodeError as error:
                 yield Problem(number, f"not valid JSON ({error})")
                 continue
-            yield from self.items_of(value, number)
+            yield from self.records_of(value, number)
 
 
 def parses(line: bytes) -> bool:
@@ -273,65 +318,112 @@ def parses(line: bytes) -> bool:
     return True
 
 
+def without_nulls(value: Any) -> Any:
+    """``value`` less the null fields of its objects, at any depth."""
+    if isinstance(value, dict):
+        return {key: without_nulls(v) for key, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 @dataclass
-class PendingMessage:
-    item: Item
-    fields: dict[str, Any]
+class PendingRow:
+    """A message or item, cleaned, waiting to be written with the rest of its thread's run."""
+
+    record: Record
+    thread_id: str
+    public_id: str
+    created_at: int  # Unix seconds
+    message: dict[str, Any] | None  # a Threads message's fields (``clean_stored_message``)
+    item: dict[str, Any] | None  # the Conversations form (``clean_item``), where there is one
 
     @property
     def order(self) -> tuple[int, int]:
-        return (self.fields["created_at"], self.item.ordinal)
+        return (self.created_at, self.record.ordinal)
+
+    @property
+    def noun(self) -> str:
+        return "message" if self.message is not None else "item"
+
+    def row(self, thread: Thread) -> Message:
+        if self.item is None:
+            return Message(thread=thread, **message_fields(self.message))
+        row = item_row(thread, self.item, self.public_id, from_unix(self.created_at))
+        if self.message is not None:
+            # Its Threads form as it was: status, times, run, metadata and parts.
+            for name, value in message_fields(self.message).items():
+                setattr(row, name, value)
+        return row
 
 
 class Importer:
-    """Write threads and messages read by :class:`Reader` into the database.
+    """Write threads, messages and items read by :class:`Reader` into the database.
 
-    Consecutive messages of one thread are written together, sorted by
+    Consecutive rows of one thread are written together, sorted by
     ``created_at`` (ties in file order), in one transaction that holds the
     thread's row as the API's writes do: list order is insertion order, so the
     imported thread lists like the original. A thread record must come before
-    its messages; messages whose thread is neither in the database nor earlier
-    in the input get a new, empty thread of ``owner`` (or are refused without one).
+    its rows; rows whose thread is neither in the database nor earlier in the
+    input get a new, empty thread of ``owner`` (or are refused without one).
+    Items from the SDK name no thread and have no time: they go into
+    ``thread_id``, stamped with the time of the import, as the API would.
     """
 
-    # Most messages held in memory before they are written: a longer run of one
-    # thread's messages is sorted and written in parts of this size.
+    # Most rows held in memory before they are written: a longer run of one
+    # thread's rows is sorted and written in parts of this size.
     batch_size = 10_000
     # IDs per `IN (...)` lookup; SQLite allows at most 32,766 parameters.
     lookup_size = 500
 
-    def __init__(self, owner: Any = None, report: Callable[[Problem], None] | None = None) -> None:
+    def __init__(
+        self,
+        owner: Any = None,
+        report: Callable[[Problem], None] | None = None,
+        thread_id: str | None = None,
+    ) -> None:
         self.owner = owner
         self.report = report
+        self.thread_id = thread_id
+        self.now = int(timezone.now().timestamp())
         self.counts = ImportCounts()
         self.owners: dict[str, Any] = {}
-        # Threads whose own record was refused: their messages must not land elsewhere.
+        # Threads whose own record was refused: their rows must not land elsewhere.
         self.refused_threads: set[str] = set()
-        self.batch: list[PendingMessage] = []
+        self.batch: list[PendingRow] = []
 
-    def problem(self, item: Item | Problem, message: str = "", param: str | None = None) -> None:
-        if isinstance(item, Problem):
-            found = item
+    def problem(
+        self, record: Record | Problem, message: str = "", param: str | None = None
+    ) -> None:
+        if isinstance(record, Problem):
+            found = record
         else:
-            where = ".".join(part for part in (item.where, param) if part)
-            found = Problem(item.line, message, where)
+            where = ".".join(part for part in (record.where, param) if part)
+            found = Problem(record.line, message, where)
         self.counts.problems.append(found)
         if self.report is not None:
             self.report(found)
 
-    def add(self, item: Item | Problem) -> None:
-        if isinstance(item, Problem):
-            self.problem(item)
+    def add(self, record: Record | Problem) -> None:
+        if isinstance(record, Problem):
+            self.problem(record)
             return
-        value = item.value
+        value = record.value
         kind = value.get("object") if isinstance(value, dict) else None
-        if kind == "thread":
-            self.flush()
-            self.add_thread(item)
-        elif kind == "thread.message":
-            self.add_message(item)
-        else:
-            self.problem(item, f"not a thread or a message (object: {kind!r})")
+        try:
+            if kind == "thread":
+                self.flush()
+                self.add_thread(record)
+            elif kind == "thread.message":
+                self.add_message(record)
+            elif kind == "thread.item":
+                self.add_item_record(record)
+            elif kind is None and isinstance(value, dict) and "type" in value:
+                self.add_item(record)
+            else:
+                self.problem(record, f"not a thread, a message or an item (object: {kind!r})")
+        except validation.ValidationError as error:
+            self.problem(record, error.message, error.param)
 
     def finish(self) -> ImportCounts:
         self.flush()
@@ -348,20 +440,19 @@ class Importer:
                 self.owners[username] = None
         return self.owners[username]
 
-    def add_thread(self, item: Item) -> None:
-        body = dict(item.value)
+    def add_thread(self, record: Record) -> None:
+        body = dict(record.value)
         username = body.pop("owner", None)
         try:
             fields = validation.clean_stored_thread(body)
-        except validation.ValidationError as error:
+        except validation.ValidationError:
             self.refuse_thread(body.get("id"))
-            self.problem(item, error.message, error.param)
-            return
+            raise
         owner = self.owner or self.owner_named(username)
         if owner is None:
             self.refuse_thread(fields["public_id"])
             self.problem(
-                item,
+                record,
                 f"no owner: user {username!r} does not exist"
                 if username is not None
                 else "no owner: the record names none; pass --owner",
@@ -371,7 +462,7 @@ class Importer:
         if existing is not None:
             if existing.owner_id != owner.pk:
                 self.refuse_thread(fields["public_id"])
-                self.problem(item, f"thread {fields['public_id']} exists with another owner")
+                self.problem(record, f"thread {fields['public_id']} exists with another owner")
             else:
                 self.counts.threads_present += 1
             return
@@ -384,80 +475,109 @@ class Importer:
         if isinstance(thread_id, str):
             self.refused_threads.add(thread_id)
 
-    def add_message(self, item: Item) -> None:
-        try:
-            fields = validation.clean_stored_message(item.value)
-        except validation.ValidationError as error:
-            self.problem(item, error.message, error.param)
+    def add_message(self, record: Record) -> None:
+        """A Threads message, with its Conversations form if the export gave one."""
+        body = dict(record.value)
+        given_item = body.pop("item", None)
+        fields = validation.clean_stored_message(body)
+        item = None
+        if given_item is not None:
+            item = validation.clean_message_item(given_item, fields)
+        self.queue(
+            PendingRow(
+                record, fields["thread_id"], fields["public_id"], fields["created_at"], fields, item
+            )
+        )
+
+    def add_item_record(self, record: Record) -> None:
+        """A row outside the Threads view, as the export writes it."""
+        fields = validation.clean_item_record(record.value)
+        item = fields["item"]
+        self.queue(
+            PendingRow(
+                record, fields["thread_id"], item["public_id"], fields["created_at"], None, item
+            )
+        )
+
+    def add_item(self, record: Record) -> None:
+        """A conversation item as the SDK gives it: no thread, no time."""
+        if self.thread_id is None:
+            self.problem(record, "an item names no thread; pass --thread")
             return
+        # model_dump() writes null for every field the server did not send.
+        item = validation.clean_stored_item(without_nulls(record.value))
+        self.queue(PendingRow(record, self.thread_id, item["public_id"], self.now, None, item))
+
+    def queue(self, pending: PendingRow) -> None:
         if self.batch and (
-            self.batch[0].fields["thread_id"] != fields["thread_id"]
-            or len(self.batch) >= self.batch_size
+            self.batch[0].thread_id != pending.thread_id or len(self.batch) >= self.batch_size
         ):
             self.flush()
-        self.batch.append(PendingMessage(item, fields))
+        self.batch.append(pending)
 
     def flush(self) -> None:
         batch, self.batch = self.batch, []
         if not batch:
             return
-        thread_id = batch[0].fields["thread_id"]
+        thread_id = batch[0].thread_id
         if thread_id in self.refused_threads:
             for pending in batch:
-                self.problem(pending.item, f"its thread {thread_id} was not imported")
+                self.problem(pending.record, f"its thread {thread_id} was not imported")
             return
         with transaction.atomic():
             thread = Thread.objects.select_for_update().filter(public_id=thread_id).first()
             if thread is None and self.owner is None:
                 for pending in batch:
                     self.problem(
-                        pending.item,
+                        pending.record,
                         f"thread {thread_id} is neither in the database nor before this "
-                        "message in the input; pass --owner to create it",
+                        f"{pending.noun} in the input; pass --owner to create it",
                     )
                 return
             if thread is not None and self.owner is not None and thread.owner_id != self.owner.pk:
                 for pending in batch:
-                    self.problem(pending.item, f"thread {thread_id} belongs to another owner")
+                    self.problem(pending.record, f"thread {thread_id} belongs to another owner")
                 return
-            new = self.new_messages(batch, thread)
+            new = self.new_rows(batch, thread)
             if not new:
                 return
             if thread is None:
                 thread = Thread.objects.create(
                     public_id=thread_id,
                     owner=self.owner,
-                    created_at=from_unix(min(p.fields["created_at"] for p in batch)),
+                    created_at=from_unix(min(pending.created_at for pending in batch)),
                 )
                 self.counts.threads_created += 1
             Message.objects.bulk_create(
-                Message(thread=thread, **message_fields(pending.fields))
-                for pending in sorted(new, key=lambda pending: pending.order)
+                pending.row(thread) for pending in sorted(new, key=lambda pending: pending.order)
             )
-        self.counts.messages_created += len(new)
+        messages = sum(pending.message is not None for pending in new)
+        self.counts.messages_created += messages
+        self.counts.items_created += len(new) - messages
 
-    def new_messages(
-        self, batch: list[PendingMessage], thread: Thread | None
-    ) -> list[PendingMessage]:
-        """The messages of ``batch`` not yet stored; one stored in another thread is a problem."""
+    def new_rows(self, batch: list[PendingRow], thread: Thread | None) -> list[PendingRow]:
+        """The rows of ``batch`` not yet stored; one stored in another thread is a problem."""
         stored: dict[str, int] = {}
-        ids = [pending.fields["public_id"] for pending in batch]
+        ids = [pending.public_id for pending in batch]
         for start in range(0, len(ids), self.lookup_size):
             stored.update(
                 Message.objects.filter(public_id__in=ids[start : start + self.lookup_size])
                 .order_by()
                 .values_list("public_id", "thread_id")
             )
-        new: list[PendingMessage] = []
+        new: list[PendingRow] = []
         seen: set[str] = set()
         for pending in batch:
-            message_id = pending.fields["public_id"]
-            if message_id in stored and (thread is None or stored[message_id] != thread.pk):
-                self.problem(pending.item, f"message {message_id} exists in another thread")
-            elif message_id in stored or message_id in seen:
-                self.counts.messages_present += 1
+            row_id = pending.public_id
+            if row_id in stored and (thread is None or stored[row_id] != thread.pk):
+                self.problem(pending.record, f"{pending.noun} {row_id} exists in another thread")
+            elif row_id in stored or row_id in seen:
+                if pending.message is not None:
+                    self.counts.messages_present += 1
+                else:
+                    self.counts.items_present += 1
             else:
-                seen.add(message_id)
+                seen.add(row_id)
                 new.append(pending)
         return new
 
@@ -477,20 +597,21 @@ def import_lines(
     list_order: str = "desc",
     report: Callable[[Problem], None] | None = None,
     progress: Progress | None = None,
+    thread_id: str | None = None,
 ) -> ImportCounts:
-    """Import everything ``lines`` holds; bad records are reported and skipped."""
+    """Import everything ``lines`` holds; bad records are reported and skipped.
+
+    ``thread_id`` receives the conversation items that name no thread (the SDK's).
+    """
     reader = Reader(list_order)
-    importer = Importer(owner, report)
+    importer = Importer(owner, report, thread_id)
 
     def note() -> str:
         c = importer.counts
-        return (
-            f"{c.threads_created} threads, {c.messages_created} messages, "
-            f"{len(c.problems)} problems"
-        )
+        return f"{c.created()}, {len(c.problems)} problems"
 
-    for item in reader.read(lines):
-        importer.add(item)
+    for record in reader.read(lines):
+        importer.add(record)
         if progress is not None:
             progress.update(reader.bytes_read, note())
     counts = importer.finish()

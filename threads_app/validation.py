@@ -622,7 +622,7 @@ def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
 # the fields that type requires, and are otherwise kept as given.
 
 MAX_ITEMS_PER_REQUEST = 20
-ITEM_ID_PATTERN = re.compile(r"[a-z]+_[A-Za-z0-9]{1,64}")
+ITEM_ID_PATTERN = re.compile(r"[a-z]+_[A-Za-z0-9]+")
 IMAGE_DETAILS_WITH_ORIGINAL = (*IMAGE_DETAILS, "original")
 CONVERSATION_PART_FIELDS = {
     "input_text": ("text", "prompt_cache_breakpoint"),
@@ -697,7 +697,11 @@ def clean_conversation_content(value: Any, role: str, param: str) -> list[dict]:
 
 def clean_item_id(value: Any, prefix: str, param: str) -> str:
     item_id = require_string(value, param)
-    if not ITEM_ID_PATTERN.fullmatch(item_id) or not item_id.startswith(prefix + "_"):
+    if (
+        not ITEM_ID_PATTERN.fullmatch(item_id)
+        or not item_id.startswith(prefix + "_")
+        or len(item_id) > ID_MAX_LENGTH
+    ):
         raise ValidationError(
             f"Invalid '{param}': '{item_id}'. Expected an ID that begins with '{prefix}_' "
             "followed by letters and digits.",
@@ -790,3 +794,66 @@ def clean_items_create(body: Any) -> list[dict[str, Any]]:
     require_object(body, "body")
     reject_unknown_fields(body, ("items",))
     return clean_items(require_field(body, "items"), required=True)
+
+
+# Stored items (import) -------------------------------------------------------
+#
+# An export writes a row outside the Threads view as ``{"object": "thread.item",
+# "thread_id", "created_at", "item"}``, and a message written through the
+# Conversations API as its Threads form plus its ``item``. Items are checked
+# by the request rules above; a stored item always has its ID.
+
+ITEM_RECORD_FIELDS = ("object", "thread_id", "created_at", "item")
+
+
+def clean_stored_item(value: Any, param: str = "") -> dict[str, Any]:
+    """``clean_item``'s fields of an item as the Conversations API returns it."""
+    item = clean_item(value, param)
+    if item["public_id"] is None:
+        raise ValidationError(
+            f"Missing required parameter: '{path(param, 'id')}'.",
+            path(param, "id"),
+            "missing_required_parameter",
+        )
+    if len(item["public_id"]) > ID_MAX_LENGTH:
+        raise ValidationError(
+            f"Invalid '{path(param, 'id')}': the ID is {len(item['public_id'])} characters "
+            f"long; IDs may have at most {ID_MAX_LENGTH}.",
+            path(param, "id"),
+            "string_above_max_length",
+        )
+    return item
+
+
+def clean_item_record(body: Any, prefix: str = "") -> dict[str, Any]:
+    """Return an item line's ``thread_id``, ``created_at`` (Unix seconds) and cleaned ``item``."""
+    require_object(body, prefix or "body")
+    reject_unknown_fields(body, ITEM_RECORD_FIELDS, prefix)
+    check_choice(require_field(body, "object", prefix), ("thread.item",), path(prefix, "object"))
+    return {
+        "thread_id": clean_object_id(
+            require_field(body, "thread_id", prefix), THREAD_PREFIX, path(prefix, "thread_id")
+        ),
+        "created_at": clean_timestamp(
+            require_field(body, "created_at", prefix), path(prefix, "created_at")
+        ),
+        "item": clean_stored_item(require_field(body, "item", prefix), path(prefix, "item")),
+    }
+
+
+def clean_message_item(value: Any, message: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The Conversations form stored beside a Threads message: a message item with the
+    message's ID and role (``message`` is what ``clean_stored_message`` returned)."""
+    param = path(prefix, "item")
+    item = clean_stored_item(value, param)
+    found = {"type": item["type"], "id": item["public_id"], "role": item.get("role")}
+    for name, expected in (("type", "message"), ("id", message["public_id"]),
+                           ("role", message["role"])):
+        if found[name] != expected:
+            raise ValidationError(
+                f"Invalid '{path(param, name)}': '{found[name]}'. Expected '{expected}', "
+                "the message's.",
+                path(param, name),
+                "invalid_value",
+            )
+    return item

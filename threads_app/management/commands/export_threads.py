@@ -21,8 +21,9 @@ def moment(text: str) -> datetime:
 
 class Command(BaseCommand):
     help = (
-        "Write threads and their messages as JSON Lines in the API's object shapes: each "
-        "thread (with its owner's username), then its messages in list order. Filters "
+        "Write threads and their items as JSON Lines in the API's object shapes: each "
+        "thread (with its owner's username), then its messages and other conversation "
+        "items in order. Filters "
         "combine; without any, every thread is written."
     )
 
@@ -86,4 +87,4 @@ class Command(BaseCommand):
         else:
             with open(options["output"], "wb") as out:
                 counts = export_threads(threads, out.write, progress)
-        self.stderr.write(f"Exported {counts.threads} threads and {counts.messages} messages.")
+        self.stderr.write(f"Exported {counts}.")

@@ -5,13 +5,17 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from threads_app import validation
+from threads_app.ids import THREAD_PREFIX
+from threads_app.items import CONVERSATION_PREFIX, thread_id
 from threads_app.transfer import ImportCounts, Problem, Progress, import_lines
 
 
 class Command(BaseCommand):
     help = (
-        "Import threads and messages from JSON Lines written by export_threads, or from the "
-        "openai SDK's model_dump() of threads, messages and list pages. IDs and timestamps "
+        "Import threads, messages and conversation items from JSON Lines written by "
+        "export_threads, or from the openai SDK's model_dump() of threads, messages, "
+        "conversation items and list pages. IDs and timestamps "
         "are kept; whatever is already present (same ID) is skipped, so a second run adds "
         "nothing. Bad records are reported with their line and skipped; the command then "
         "exits with status 1."
@@ -25,6 +29,12 @@ class Command(BaseCommand):
             help="Owner of every thread imported, whatever the records say; needed for "
             "records without an owner (the SDK's) and for messages whose thread is "
             "not in the input, whose thread is then created.",
+        )
+        parser.add_argument(
+            "--thread",
+            metavar="ID",
+            help="Thread (thread_… or conv_…) of the conversation items that name none, "
+            "as the SDK gives them; with --owner, created if it does not exist.",
         )
         parser.add_argument(
             "--list-order",
@@ -49,32 +59,41 @@ class Command(BaseCommand):
                 owner = manager.get_by_natural_key(options["owner"])
             except manager.model.DoesNotExist:
                 raise CommandError(f"No user {options['owner']!r}.") from None
+        thread = None
+        if options["thread"] is not None:
+            thread = options["thread"]
+            if thread.startswith(CONVERSATION_PREFIX):
+                thread = thread_id(thread)
+            try:
+                validation.clean_object_id(thread, THREAD_PREFIX, "--thread")
+            except validation.ValidationError as error:
+                raise CommandError(error.message) from None
         show = options["progress"]
         if show is None:
             show = self.stderr.isatty()
         problems = 0
         for name in options["files"]:
-            counts = self.import_file(name, owner, options["list_order"], show)
+            counts = self.import_file(name, owner, options["list_order"], show, thread)
             problems += len(counts.problems)
             self.stdout.write(
-                f"{name}: imported {counts.threads_created} threads and "
-                f"{counts.messages_created} messages; {counts.threads_present} threads and "
-                f"{counts.messages_present} messages were already present."
+                f"{name}: imported {counts.created()}; {counts.present()} were already present."
             )
         if problems:
             raise CommandError(f"{problems} records were not imported; see above.")
 
-    def import_file(self, name: str, owner: Any, list_order: str, show: bool) -> ImportCounts:
+    def import_file(
+        self, name: str, owner: Any, list_order: str, show: bool, thread: str | None
+    ) -> ImportCounts:
         def report(problem: Problem) -> None:
             self.stderr.write(f"{name}: {problem}")
 
         if name == "-":
             progress = Progress(self.stderr, None, enabled=show)
-            return import_lines(sys.stdin.buffer, owner, list_order, report, progress)
+            return import_lines(sys.stdin.buffer, owner, list_order, report, progress, thread)
         try:
             lines = open(name, "rb")  # closed by the `with` below
         except OSError as error:
             raise CommandError(f"Cannot read {name}: {error.strerror}") from None
         with lines:
             progress = Progress(self.stderr, os.fstat(lines.fileno()).st_size, enabled=show)
-            return import_lines(lines, owner, list_order, report, progress)
+            return import_lines(lines, owner, list_order, report, progress, thread)
