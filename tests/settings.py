@@ -62,7 +62,8 @@ _test_db = f"threads_app_test_{os.getpid()}"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: the live server's threads must see one real database
     # with WAL and immediate transactions, as in production.
-    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"{_test_db}.sqlite3")}
+    test_file = Path(tempfile.gettempdir()) / f"{_test_db}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(test_file)}
 else:
     DATABASES["default"]["TEST"] = {"NAME": _test_db}
     # The live server answers each request on a thread of its own; a persistent

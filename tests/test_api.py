@@ -334,7 +334,9 @@ class TestValidation:
     @pytest.mark.parametrize("name", ["thread-detail", "message-list"])
     def test_path_id_with_wrong_prefix(self, api, name):
         error = assert_error(api.get(url(name, thread_id="abc")), 400, "thread_id")
-        assert error["message"] == "Invalid 'thread_id': 'abc'. Expected an ID that begins with 'thread'."
+        assert error["message"] == (
+            "Invalid 'thread_id': 'abc'. Expected an ID that begins with 'thread'."
+        )
 
     def test_message_id_with_wrong_prefix(self, api):
         thread = make_thread(api)
@@ -423,9 +425,10 @@ class TestAuthentication:
         from threads_app.models import APIKey
 
         api_key, secret = APIKey.generate(user)
-        assert client.get(url("thread-list"), HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+        header = f"Bearer {secret}"
+        assert client.get(url("thread-list"), HTTP_AUTHORIZATION=header).status_code == 200
         api_key.revoke()
-        assert client.get(url("thread-list"), HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 401
+        assert client.get(url("thread-list"), HTTP_AUTHORIZATION=header).status_code == 401
 
     def test_inactive_user(self, api, user):
         user.is_active = False

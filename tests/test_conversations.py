@@ -66,7 +66,7 @@ class TestHTTP:
         created = []
         for start in range(0, len(items), 20):
             created += add_items(api, conversation["id"], items[start:start + 20])["data"]
-        for given, got in zip(items, created):
+        for given, got in zip(items, created, strict=True):
             assert got["type"] == given["type"]
             assert {k: got[k] for k in given} == given
             assert got["id"].startswith(f"{ITEM_TYPES[given['type']].prefix}_")
@@ -305,7 +305,8 @@ class TestSDK:
         conversation = sdk.conversations.create()
         written = []
         for start in range(0, count, 20):
-            batch = [{"role": "user", "content": f"i{n}"} for n in range(start, min(count, start + 20))]
+            stop = min(count, start + 20)
+            batch = [{"role": "user", "content": f"i{n}"} for n in range(start, stop)]
             written += [i.id for i in sdk.conversations.items.create(conversation.id,
                                                                     items=batch).data]
         for order, expected in (("asc", written), ("desc", written[::-1])):

@@ -382,7 +382,8 @@ def conversation_schemas() -> dict[str, Any]:
     message_request = obj(
         {
             "type": {"const": "message"},
-            "id": {"type": "string", "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"},
+            "id": {"type": "string",
+                   "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"},
             "role": enum(items.ITEM_ROLES),
             "content": {"oneOf": [text, {"type": "array", "items": text_part, "minItems": 1}]},
             "status": enum(validation.STATUSES),

@@ -3,8 +3,8 @@
 from django.urls import path, re_path
 
 from .conversations import ConversationViewSet, ItemViewSet
-from .views import InvalidURLView, MessageViewSet, ThreadViewSet
 from .schema import DocsScriptView, DocsView, OpenAPIView
+from .views import InvalidURLView, MessageViewSet, ThreadViewSet
 
 app_name = "threads_app"
 

@@ -303,7 +303,8 @@ def clean_attachments(value: Any, param: str = "attachments") -> list[dict]:
         )
         tools_param = path(item_param, "tools")
         tools = []
-        for j, tool in enumerate(require_list(require_field(attachment, "tools", item_param), tools_param)):
+        given_tools = require_list(require_field(attachment, "tools", item_param), tools_param)
+        for j, tool in enumerate(given_tools):
             tool_param = path(tools_param, j)
             require_object(tool, tool_param)
             reject_unknown_fields(tool, ("type",), tool_param)
