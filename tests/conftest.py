@@ -6,6 +6,8 @@ from rest_framework.test import APIClient
 
 from threads_app.models import APIKey
 
+from .browser import browser  # noqa: F401 (offered to every test module)
+
 NAMESPACE = "openai"
 
 

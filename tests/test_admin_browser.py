@@ -4,22 +4,16 @@ Screenshots of the list, the transcript and the edit form are saved under
 ``test-artifacts/`` at the top of the repository.
 """
 
-import os
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 
+from .browser import screenshot
+
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's `chromium` package; never a downloaded browser
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 IMAGE_URL = "https://images.example.com/chart.png"
 PASSWORD = "correct horse battery staple"
 
@@ -41,25 +35,6 @@ def png(width: int = 240, height: int = 140) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
             + chunk(b"IEND", b""))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's, `apt-get install -y chromium`")
-    # Playwright's sync API keeps an asyncio event loop running in this thread
-    # while it is started. Django then refuses every ORM call made here (fixtures,
-    # the database flush after each test) as if it came from async code, though
-    # they are plain sync calls made between browser steps. Allowed for this
-    # module only, for as long as the browser runs.
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-            )
-            yield browser
-            browser.close()
 
 
 @pytest.fixture
@@ -96,11 +71,6 @@ def log_in(page, live_server, staff) -> None:
     sync_api.expect(page.locator("#user-tools")).to_contain_text(staff.username)
     # Fold the admin's app sidebar (remembered by the browser), so pages show whole.
     page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
-
-
-def screenshot(page, name: str, **options) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name), **options)
 
 
 def test_find_read_edit_and_read_back_through_the_sdk(page, live_server, staff, sdk):
