@@ -393,6 +393,18 @@ class TestErrorsEverywhere:
         assert response["x-request-id"] in error["message"]
         assert counts() == (0, 0)  # the thread's insert was rolled back
 
+    def test_a_failing_message_create_stores_nothing(self, api, monkeypatch):
+        thread = make_thread(api)
+
+        def explode(*args, **kwargs):
+            raise RuntimeError("fails while answering")
+
+        monkeypatch.setattr("threads_app.views.message_object", explode)
+        response = post(api, url("message-list", thread_id=thread["id"]),
+                        {"role": "user", "content": "x"})
+        assert_error(response, 500)
+        assert counts() == (1, 0)
+
     def test_every_answer_has_a_request_id(self, api):
         ids = {api.get(url("thread-list"))["x-request-id"] for _ in range(3)}
         assert len(ids) == 3

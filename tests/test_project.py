@@ -21,6 +21,16 @@ def test_postgres_url(tmp_path):
         "someone", "127.0.0.1", 5432, "test"
     )
     assert config["CONN_MAX_AGE"] > 0
+    # The app's compiled statements are prepared once a connection has run them this often.
+    assert config["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_connections_persist(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONN_MAX_AGE", raising=False)
+    assert database_from_url(None, tmp_path / "db.sqlite3")["CONN_MAX_AGE"] > 0
+    monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", "0")  # behind a pooler in transaction mode
+    config = database_from_url("postgres://someone@127.0.0.1:5432/test", tmp_path / "unused")
+    assert config["OPTIONS"]["prepare_threshold"] is None
 
 
 def test_sqlite_runs_in_wal_mode(db):

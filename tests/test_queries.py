@@ -1,8 +1,8 @@
 """Queries per request on the hot paths, authentication included.
 
 A page costs one query besides authentication whatever its size or depth;
-retrieving a message costs one. Writes are counted as statements, without the
-BEGIN and COMMIT that frame their transaction.
+retrieving a message costs one, and so does creating one. Other writes are
+counted as statements, without the BEGIN and COMMIT that frame their transaction.
 """
 
 from datetime import timedelta
@@ -95,11 +95,23 @@ def test_retrieve_thread_is_one_query(api, long_thread):
     assert len(count(api, "get", url("thread-detail", thread_id=thread_id))) == 2
 
 
-def test_create_message_is_a_locked_read_and_an_insert(api, long_thread):
+def test_create_message_is_one_statement_after_authentication(api, long_thread):
+    """The thread is found (and locked, on PostgreSQL) by the INSERT itself: no BEGIN, no COMMIT."""
     thread_id, _ = long_thread
-    queries = count(api, "post", url("message-list", thread_id=thread_id),
-                    {"role": "user", "content": "hello"})
-    assert len(queries) <= 3
+    with CaptureQueriesContext(connection) as captured:
+        response = post(api, url("message-list", thread_id=thread_id),
+                        {"role": "user", "content": "hello"})
+    assert response.status_code == 200, response.content
+    queries = [q["sql"] for q in captured.captured_queries]
+    assert len(queries) == 2
+    assert queries[-1].upper().startswith("INSERT") and "threads_app_thread" in queries[-1]
+
+
+def test_create_message_in_a_missing_thread_writes_nothing(api, long_thread):
+    missing = url("message-list", thread_id="thread_" + "x" * 24)
+    before = Message.objects.count()
+    assert len(count(api, "post", missing, {"role": "user", "content": "x"}, status=404)) == 3
+    assert Message.objects.count() == before
 
 
 def test_create_thread_inserts_its_messages_in_one_statement(api, long_thread):

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import OperationalError
 from django.utils import timezone
 
+from threads_app import views
 from threads_app.idempotency import IdempotencyPolicy
 from threads_app.models import IdempotencyRecord, Message, Thread
 
@@ -57,7 +58,8 @@ class TestIdempotencyKeys:
 
     def test_same_body_on_another_path_is_another_request(self, api, thread_id):
         other = make_thread(api)["id"]
-        post_with_key(api, url("message-list", thread_id=thread_id), {"role": "user", "content": "x"})
+        body = {"role": "user", "content": "x"}
+        post_with_key(api, url("message-list", thread_id=thread_id), body)
         response = post_with_key(api, url("message-list", thread_id=other),
                                  {"role": "user", "content": "x"})
         assert_error(response, 422)
@@ -78,15 +80,15 @@ class TestIdempotencyKeys:
     def test_server_errors_are_not_kept(self, api, thread_id, monkeypatch):
         path = url("message-list", thread_id=thread_id)
         calls = []
-        real = Message.objects.create
+        real = views.message_object
 
-        def fail_once(**kwargs):
+        def fail_once(*args):
             calls.append(1)
             if len(calls) == 1:
-                raise RuntimeError("boom")
-            return real(**kwargs)
+                raise RuntimeError("boom")  # while answering: nothing may be kept
+            return real(*args)
 
-        monkeypatch.setattr(Message.objects, "create", fail_once)
+        monkeypatch.setattr(views, "message_object", fail_once)
         assert_error(post_with_key(api, path, {"role": "user", "content": "x"}), 500)
         retry = post_with_key(api, path, {"role": "user", "content": "x"})
         assert retry.status_code == 200 and "Idempotent-Replayed" not in retry
@@ -132,7 +134,8 @@ class TestIdempotencyKeys:
         path = url("message-list", thread_id=thread_id)
         post_with_key(api, path, {"role": "user", "content": "x"}, key="old")
         IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(days=2))
-        assert post_with_key(api, path, {"role": "user", "content": "y"}, key="old").status_code == 200
+        again = post_with_key(api, path, {"role": "user", "content": "y"}, key="old")
+        assert again.status_code == 200
         IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(days=2))
         post_with_key(api, path, {"role": "user", "content": "z"}, key="fresh")
         out = io.StringIO()

@@ -16,6 +16,31 @@ from typing import Any
 from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.signals import post_save, pre_save
+
+
+def statement_cursor(connection: Any) -> Any:
+    """A cursor to run compiled statements with.
+
+    On PostgreSQL it binds parameters on the server, which lets psycopg prepare
+    a statement once it has run a few times (``prepare_threshold``): the server
+    then plans it once per connection, not on every request (planning the page
+    query cost more than running it). Django's own cursor setup (time zone,
+    query logging, error wrapping) is kept by handing it that cursor class.
+    While queries are logged (DEBUG, tests), the usual cursor is used: psycopg
+    keeps no text of a prepared run for the log to show.
+    """
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    raw = connection.connection
+    client_cursor, raw.cursor_factory = raw.cursor_factory, ServerBindingCursor
+    try:
+        return connection.cursor()
+    finally:
+        raw.cursor_factory = client_cursor
 
 
 class Statement:
@@ -38,7 +63,7 @@ class Statement:
             p if slot is None else values[slot]
             for slot, p in zip(self.slots, self.params, strict=True)
         ]
-        with self.compiler.connection.cursor() as cursor:
+        with statement_cursor(self.compiler.connection) as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
         if self.converters:
@@ -102,3 +127,89 @@ class StatementCache:
         """As :meth:`rows`, for a queryset of model instances."""
         statement = self.statement(shape, build, stand_ins, using)
         return list(build(values)) if statement is None else statement.instances(values)
+
+
+class InsertUnder:
+    """A row inserted under the parent row a query finds, in one statement.
+
+    ``INSERT INTO child (...) SELECT %s, ..., parent.pk FROM parent WHERE ...
+    RETURNING pk``: the lookup of the parent (locked on PostgreSQL, so that
+    writes into one parent commit in the order of their keys) and the insert
+    are one round trip, atomic without a transaction of their own. No row
+    comes back when the query finds no parent. The parent query is compiled
+    once per connection, as :class:`StatementCache` does; ``pre_save`` and
+    ``post_save`` are sent as ``Model.save`` sends them. Only SQLite (whose
+    writers the database lock serializes) and PostgreSQL are known to take
+    it; elsewhere :meth:`insert` answers None and the caller saves as usual.
+    """
+
+    vendors = ("sqlite", "postgresql")
+
+    def __init__(
+        self, parent_field: str, build_parent: Callable[[dict[str, Any]], QuerySet],
+        stand_ins: dict[str, Any],
+    ) -> None:
+        self.parent_field, self.build_parent, self.stand_ins = parent_field, build_parent, stand_ins
+        self.by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def statement(self, model: type[Model], using: str) -> tuple | None:
+        connection = connections[using]
+        if connection.vendor not in self.vendors:
+            return None
+        statements = self.by_connection.setdefault(connection, {})
+        if model not in statements:
+            statements[model] = self.compile(model, connection)
+        return statements[model]
+
+    def compile(self, model: type[Model], connection: Any) -> tuple | None:
+        parent_key = model._meta.get_field(self.parent_field)
+        fields = [field for field in model._meta.concrete_fields
+                  if not field.primary_key and field is not parent_key and not field.generated]
+        try:
+            parent = Statement(self.build_parent(self.stand_ins).order_by(), self.stand_ins)
+        except (LookupError, TypeError, ValueError):
+            return None
+        select = parent.sql.removeprefix("SELECT ")
+        if select == parent.sql or len(parent.compiler.select) != 1:
+            return None
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(field.column) for field in [*fields, parent_key])
+        returning, _ = connection.ops.return_insert_columns([model._meta.pk, parent_key])
+        lock = ""
+        if connection.features.has_select_for_update:
+            lock = " " + connection.ops.for_update_sql()
+        sql = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
+               f"SELECT {', '.join(['%s'] * len(fields))}, {select}{lock} {returning}")
+        return sql, fields, parent
+
+    def insert(
+        self, instance: Model, values: dict[str, Any], using: str = "default"
+    ) -> bool | None:
+        """Insert ``instance`` under the parent ``values`` find.
+
+        False if there is none; None if this database is not one of ``vendors``.
+        """
+        model = type(instance)
+        statement = self.statement(model, using)
+        if statement is None:
+            return None
+        sql, fields, parent = statement
+        connection = connections[using]
+        pre_save.send(
+            sender=model, instance=instance, raw=False, using=using, update_fields=None
+        )
+        params = [field.get_db_prep_save(field.pre_save(instance, True), connection)
+                  for field in fields]
+        params += [p if slot is None else values[slot]
+                   for slot, p in zip(parent.slots, parent.params, strict=True)]
+        with statement_cursor(connection) as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return False
+        instance.pk, parent_pk = row
+        setattr(instance, model._meta.get_field(self.parent_field).attname, parent_pk)
+        instance._state.adding, instance._state.db = False, using
+        post_save.send(sender=model, instance=instance, created=True, update_fields=None,
+                       raw=False, using=using)
+        return True

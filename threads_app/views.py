@@ -2,6 +2,7 @@
 
 import secrets
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django.db import transaction
@@ -36,12 +37,22 @@ from .representation import (
     message_rows,
     thread_object,
 )
-from .statements import StatementCache
+from .statements import InsertUnder, StatementCache
 from .throttling import APIKeyRateThrottle
 
 
 def new_request_id() -> str:
     return "req_" + secrets.token_hex(16)
+
+
+@cache
+def imported(dotted_path: str) -> Any:
+    """``import_string(dotted_path)``, imported once per path.
+
+    The settings that name these paths are still read on every request, so
+    ``override_settings`` keeps working: only the import is kept.
+    """
+    return import_string(dotted_path)
 
 
 class PayloadTooLarge(APIError):
@@ -66,7 +77,7 @@ class APIMixin:
     metadata_class = None  # no OPTIONS introspection: OpenAI answered 405 there too
 
     def get_authenticators(self):
-        return [import_string(path)() for path in app_settings.AUTHENTICATION_CLASSES]
+        return [imported(path)() for path in app_settings.AUTHENTICATION_CLASSES]
 
     def get_exception_handler(self):
         return exception_handler
@@ -116,7 +127,8 @@ class InvalidURLView(APIMixin, APIView):
 
 
 class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
-    """Writes build their answer inside their transaction: if that fails, nothing is kept."""
+    """Writes build their answer inside their transaction (or before a write that is one
+    statement): if anything fails, nothing is kept."""
 
     pagination_class: type[CursorPagination] = CursorPagination
     # Compiled statements of the read paths whose rows are tuples, not model instances.
@@ -125,7 +137,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     idempotency_record = None
 
     def get_owner(self) -> Any:
-        return import_string(app_settings.OWNER_FUNCTION)(self.request)
+        return imported(app_settings.OWNER_FUNCTION)(self.request)
 
     def notify(self, signal: Any, instance: Thread | Message) -> None:
         """Send ``signal`` once the current transaction commits."""
@@ -140,6 +152,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         policy = self.get_idempotency_policy()
+        if request.method not in policy.methods:
+            return  # a read has no key to claim
         self.idempotency_record = policy.claim(request, self.get_owner())
         if self.idempotency_record is not None:
             # Run the action and store its answer in one transaction (see idempotency.py).
@@ -353,6 +367,13 @@ class ThreadViewSet(ThreadsAPIViewSet):
 class MessageViewSet(ThreadsAPIViewSet):
     pagination_class = MessagePagination
     statements = StatementCache()
+    inserts = InsertUnder(
+        "thread",
+        lambda values: Thread.objects.filter(
+            owner=values["owner"], public_id=values["container"]
+        ).values("seq"),
+        {name: STAND_INS[name] for name in ("owner", "container")},
+    )
     filter_backends = [FilterBackend]
     filterset_class = MessageFilter
 
@@ -379,9 +400,21 @@ class MessageViewSet(ThreadsAPIViewSet):
         )
 
     def create(self, request: Request, thread_id: str) -> Response:
-        self.get_thread_id()
+        thread_id = self.get_thread_id()
         fields = validation.clean_message_create(self.get_body())
         now = timezone.now()
+        message = Message(created_at=now, completed_at=now, **fields)
+        owner = self.get_owner().pk
+        if isinstance(owner, int):
+            # The thread found, locked and written into in one statement (see statements.py),
+            # which commits at once: the answer is built first, so nothing fails after it.
+            answer = message_object(message, thread_id)
+            inserted = self.inserts.insert(message, {"owner": owner, "container": thread_id})
+            if inserted is False:
+                self.get_thread()  # raises the 404
+            if inserted:
+                self.notify(signals.message_created, message)
+                return Response(answer)
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             message = Message.objects.create(
