@@ -29,7 +29,8 @@ def test_docs_page_renders_every_operation_offline(browser, live_server):
         page.goto(live_server.url + url("docs"))
         for summary in ("Create a thread", "List messages", "Delete a message", "List items"):
             sync_api.expect(page.get_by_role("heading", name=summary)).to_be_visible()
-        sync_api.expect(page.locator("h1").first).to_contain_text("Threads and Messages API")
+        title = page.locator("h1").first
+        sync_api.expect(title).to_contain_text("Threads, Messages and Conversations API")
         screenshot(page, "docs.png")
     finally:
         context.close()

@@ -763,10 +763,10 @@ def finish_document(result: dict[str, Any], generator: SchemaGenerator, request=
 def document_settings() -> dict[str, Any]:
     """drf-spectacular's settings for our document, all of them, whatever the host set."""
     ours = {
-        "TITLE": "Threads and Messages API",
-        "DESCRIPTION": "OpenAI's Threads and Messages API (Assistants v2), served by "
-        "threads_app. Every error is `{\"error\": {\"message\", \"type\", \"param\", "
-        "\"code\"}}`.",
+        "TITLE": "Threads, Messages and Conversations API",
+        "DESCRIPTION": "OpenAI's Threads and Messages API (Assistants v2) and its successor, "
+        "the Conversations API, served from one store by threads_app. Every error is "
+        "`{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.",
         "VERSION": __version__,
         "OAS_VERSION": "3.1.0",
         "SCHEMA_PATH_PREFIX": "",
@@ -828,7 +828,7 @@ REDOC = Path(drf_spectacular_sidecar.__file__).parent.joinpath(
 
 DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Threads and Messages API</title>
+<head><meta charset="utf-8"><title>Threads, Messages and Conversations API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="{document}"></redoc><script src="{script}"></script></body>
 </html>
