@@ -52,6 +52,17 @@ def dumps_line(value: dict[str, Any]) -> bytes:
     return orjson.dumps(value) + b"\n"
 
 
+def add_progress_arguments(parser: Any) -> None:
+    """Add `--progress` and `--no-progress`; left out, a bar is drawn on a terminal only."""
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="Show a progress bar on stderr (default: when stderr is a terminal).",
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+
+
 class Progress:
     """A one-line progress bar on a terminal, drawn only once a run has lasted a moment.
 

@@ -5,7 +5,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from threads_app.transfer import Progress, export_threads, select_threads
+from threads_app.transfer import (
+    Progress,
+    add_progress_arguments,
+    export_threads,
+    select_threads,
+)
 
 
 def moment(text: str) -> datetime:
@@ -51,13 +56,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--until", type=moment, help="Only threads created before this date (UTC)."
         )
-        parser.add_argument(
-            "--progress",
-            action="store_true",
-            default=None,
-            help="Show a progress bar on stderr (default: when stderr is a terminal).",
-        )
-        parser.add_argument("--no-progress", dest="progress", action="store_false")
+        add_progress_arguments(parser)
         parser.add_argument(
             "--database",
             help="Database alias to read from (a replica, say); default: as the routers decide.",

@@ -8,7 +8,13 @@ from django.core.management.base import BaseCommand, CommandError
 from threads_app import validation
 from threads_app.ids import THREAD_PREFIX
 from threads_app.items import CONVERSATION_PREFIX, thread_id
-from threads_app.transfer import ImportCounts, Problem, Progress, import_lines
+from threads_app.transfer import (
+    ImportCounts,
+    Problem,
+    Progress,
+    add_progress_arguments,
+    import_lines,
+)
 
 
 class Command(BaseCommand):
@@ -43,13 +49,7 @@ class Command(BaseCommand):
             help="Order of a list page whose messages all share one second (other pages "
             "show theirs); default desc, the SDK's default.",
         )
-        parser.add_argument(
-            "--progress",
-            action="store_true",
-            default=None,
-            help="Show a progress bar on stderr (default: when stderr is a terminal).",
-        )
-        parser.add_argument("--no-progress", dest="progress", action="store_false")
+        add_progress_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         owner = None
