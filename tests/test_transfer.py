@@ -19,6 +19,7 @@ from threads_app.transfer import Progress
 
 from .conftest import url
 from .oracle import assert_schema
+from .test_conversations import FUNCTION_CALL, FUNCTION_OUTPUT, conv_id
 
 pytestmark = pytest.mark.django_db
 
@@ -499,23 +500,14 @@ def test_export_reads_from_the_database_it_is_given(tmp_path, conversations):
 
 # Conversations items ------------------------------------------------------------
 
-FUNCTION_CALL = {"type": "function_call", "call_id": "call_1", "name": "get_weather",
-                 "arguments": "{\"city\": \"Oslo\"}"}
-FUNCTION_OUTPUT = {"type": "function_call_output", "call_id": "call_1", "output": "{\"c\": 4}"}
-
-
-def conversation_of(thread_id):
-    return "conv_" + thread_id.removeprefix("thread_")
-
-
 def add_items(api, thread_id, items):
-    return post(api, url("item-list", conversation_id=conversation_of(thread_id)),
+    return post(api, url("item-list", conversation_id=conv_id(thread_id)),
                 {"items": items})["data"]
 
 
 def both_views(api, thread_id):
     """Everything either API answers about the thread, both list orders, whole pages."""
-    conversation_id = conversation_of(thread_id)
+    conversation_id = conv_id(thread_id)
     return {
         "thread": get(api, url("thread-detail", thread_id=thread_id)),
         "messages": get(api, url("message-list", thread_id=thread_id), limit=100),
@@ -573,7 +565,7 @@ def test_items_round_trip_into_an_empty_store_in_both_views(tmp_path, api, inter
 
 def test_exported_item_lines_are_the_api_objects(tmp_path, api, interleaved):
     lines = [orjson.loads(line) for line in export(tmp_path).splitlines()]
-    items = get(api, url("item-list", conversation_id=conversation_of(interleaved)),
+    items = get(api, url("item-list", conversation_id=conv_id(interleaved)),
                 order="asc")["data"]
     messages = get(api, url("message-list", thread_id=interleaved), order="asc")["data"]
     by_id = {line["id"] if "id" in line else line["item"]["id"]: line for line in lines[1:]}
@@ -600,7 +592,7 @@ def sdk_items_page(api, thread_id):
     from openai.pagination import SyncConversationCursorPage
     from openai.types.conversations import ConversationItem
 
-    answer = get(api, url("item-list", conversation_id=conversation_of(thread_id)))
+    answer = get(api, url("item-list", conversation_id=conv_id(thread_id)))
     return SyncConversationCursorPage[ConversationItem].model_validate(answer)
 
 
@@ -608,7 +600,7 @@ def test_the_sdk_item_shapes_import_into_the_thread_named(tmp_path, api, user, i
     """model_dump() of a conversations.items.list page (newest first) and of one item."""
     page = sdk_items_page(api, interleaved)
     *older, newest = page.data[::-1]
-    items_before = get(api, url("item-list", conversation_id=conversation_of(interleaved)),
+    items_before = get(api, url("item-list", conversation_id=conv_id(interleaved)),
                        order="asc")["data"]
     texts_before = texts(api, interleaved)
     older_page = page.model_copy(update={"data": older[::-1]}).model_dump()
@@ -618,13 +610,13 @@ def test_the_sdk_item_shapes_import_into_the_thread_named(tmp_path, api, user, i
     lines = [older_page, newest.model_dump()]
     err, failed = run_import(tmp_path, lines, "--owner", "alice")
     assert failed and err.count("an item names no thread; pass --thread") == 6
-    err, failed = run_import(tmp_path, lines, "--thread", conversation_of(interleaved))
+    err, failed = run_import(tmp_path, lines, "--thread", conv_id(interleaved))
     assert failed and "pass --owner to create it" in err
     err, failed = run_import(tmp_path, lines, "--owner", "alice", "--thread",
-                             conversation_of(interleaved))
+                             conv_id(interleaved))
     assert not failed, err
     assert "imported 1 threads, 0 messages and 6 other items" in err
-    after = get(api, url("item-list", conversation_id=conversation_of(interleaved)),
+    after = get(api, url("item-list", conversation_id=conv_id(interleaved)),
                 order="asc")["data"]
     assert after == items_before
     assert texts(api, interleaved) == texts_before
