@@ -697,12 +697,9 @@ def clean_conversation_content(value: Any, role: str, param: str) -> list[dict]:
 
 
 def clean_item_id(value: Any, prefix: str, param: str) -> str:
-    item_id = require_string(value, param)
-    if (
-        not ITEM_ID_PATTERN.fullmatch(item_id)
-        or not item_id.startswith(prefix + "_")
-        or len(item_id) > ID_MAX_LENGTH
-    ):
+    """A client's ID for a new item: a stored ID whose suffix is letters and digits only."""
+    item_id = clean_object_id(value, prefix, param)
+    if not ITEM_ID_PATTERN.fullmatch(item_id):
         raise ValidationError(
             f"Invalid '{param}': '{item_id}'. Expected an ID that begins with '{prefix}_' "
             "followed by letters and digits.",
