@@ -50,24 +50,11 @@ def fast_message_id(rng: random.Random) -> str:
 def message_rows(thread: Thread, count: int, seed: int) -> tuple[list[str], Iterator[tuple]]:
     """The message table's columns (but ``seq``) and ``count`` rows for them."""
     now = timezone.now()
-    template = {
-        "thread": thread.pk,
-        "created_at": now,
-        "role": "user",
-        "content": None,  # per row
-        "attachments": [],
-        "metadata": {},
-        "status": "completed",
-        "incomplete_details": None,
-        "completed_at": now,
-        "incomplete_at": None,
-        "assistant_id": None,
-        "run_id": None,
-        "public_id": None,  # per row
-    }
+    # Every other column as a new message has it, so that fields added later seed too.
+    template = Message(thread=thread, created_at=now, completed_at=now, role="user", content=[])
     fields = [f for f in Message._meta.concrete_fields if f.name != "seq"]
     prepared = {
-        f.name: f.get_db_prep_save(template[f.name], connection)
+        f.name: f.get_db_prep_save(getattr(template, f.attname), connection)
         for f in fields
         if f.name not in ("content", "public_id")
     }

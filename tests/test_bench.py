@@ -1,0 +1,48 @@
+"""The benchmark's own parts: its seeding must make messages the API serves as it would its own."""
+
+import pytest
+from django.test import Client
+
+from bench.floor import canned_body
+from bench.seed import seed_thread
+from threads_app.models import Message, Thread
+
+from .conftest import url
+from .oracle import assert_schema
+
+
+@pytest.mark.django_db(transaction=True)
+def test_seeded_messages_are_served_like_created_ones(api, user):
+    thread = Thread.objects.create(owner=user)
+    seed_thread(thread, 45, "test")
+    assert Message.objects.filter(thread=thread).count() == 45
+
+    first = api.get(url("message-list", thread_id=thread.public_id), {"limit": 20}).json()
+    assert len(first["data"]) == 20 and first["has_more"]
+    assert first["data"][0]["content"][0]["text"]["value"].startswith("44: ")
+    for message in first["data"]:
+        assert_schema(message, "MessageObject")
+
+    oldest = api.get(
+        url("message-list", thread_id=thread.public_id), {"order": "asc", "limit": 100}
+    ).json()
+    assert [m["content"][0]["text"]["value"].split(":")[0] for m in oldest["data"]] == [
+        str(i) for i in range(45)
+    ]
+    added = api.post(
+        url("message-list", thread_id=thread.public_id), {"role": "user", "content": "after"},
+        format="json",
+    ).json()
+    assert api.get(url("message-list", thread_id=thread.public_id), {"limit": 1}).json()[
+        "first_id"
+    ] == added["id"]
+
+
+@pytest.mark.parametrize("size", [0, 31, 32, 1000])
+def test_floor_answers_json_of_the_size_asked(size, settings):
+    settings.ROOT_URLCONF = "bench.urls"
+    response = Client().get("/bench/floor", {"bytes": size})
+    assert response.status_code == 200
+    assert len(response.content) == max(size, 31)
+    assert response.json()["object"] == "floor"
+    assert canned_body(size) == response.content
