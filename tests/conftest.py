@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from threads_app.authentication import APIKeyAuthentication
 from threads_app.models import APIKey
 
 from .browser import browser  # noqa: F401 (offered to every test module)
@@ -17,6 +18,14 @@ def url(name: str, **kwargs: str) -> str:
 
 def mount_url(live_server) -> str:
     return live_server.url + url("thread-list").removesuffix("threads")
+
+
+@pytest.fixture(autouse=True)
+def forget_remembered_keys():
+    """Each test starts as a new process would: with no API key remembered."""
+    APIKeyAuthentication.remembered.by_digest.clear()
+    yield
+    APIKeyAuthentication.remembered.by_digest.clear()
 
 
 @pytest.fixture

@@ -1,10 +1,14 @@
 """The endpoints at the HTTP level: shapes, rules, errors, isolation."""
 
 import json
+import time
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from threads_app.models import Message, Thread, Tombstone
+from threads_app.authentication import APIKeyAuthentication, RememberedKeys
+from threads_app.models import APIKey, Message, Thread, Tombstone
 
 from .conftest import url
 from .oracle import assert_schema, assert_thread_list
@@ -486,6 +490,100 @@ def call(client, method, path, body):
     if method == "get":
         return client.get(path)
     return getattr(client, method)(path, json.dumps(body or {}), content_type="application/json")
+
+
+class TestRememberedKeys:
+    """A key a process remembers is confirmed before anything is answered with it."""
+
+    @pytest.fixture
+    def remembered(self, api, user):
+        thread = make_thread(api, metadata={"a": "1"})
+        message = make_message(api, thread["id"])
+        assert api.get(url("thread-list")).status_code == 200
+        return thread, message, user.threads_api_keys.get()
+
+    @pytest.mark.parametrize("index", range(10))
+    def test_a_revoked_key_is_refused_at_once_everywhere(self, api, remembered, index):
+        thread, message, api_key = remembered
+        method, path, body = every_endpoint(thread["id"], message["id"])[index]
+        api_key.revoke()
+        before = (counts(), Thread.objects.get().metadata)
+        error = assert_error(call(api, method, path, body), 401)
+        assert error["code"] == "invalid_api_key"
+        assert (counts(), Thread.objects.get().metadata) == before
+
+    @pytest.mark.parametrize("index", [5, 6, 7])
+    def test_a_deactivated_user_is_refused_at_once(self, api, remembered, user, index):
+        thread, message, _ = remembered
+        method, path, body = every_endpoint(thread["id"], message["id"])[index]
+        user.is_active = False
+        user.save()
+        before = counts()
+        assert_error(call(api, method, path, body), 401)
+        assert counts() == before
+
+    @pytest.mark.parametrize(
+        "method, path, body",
+        [
+            ("post", "message-list", {"role": "nobody", "content": "x"}),
+            ("get", "message-list?order=sideways", None),
+            ("get", "message-list?after=msg_unknown", None),
+            ("get", "missing-thread", None),
+        ],
+    )
+    def test_an_error_is_not_answered_to_a_revoked_key(self, api, remembered, method, path, body):
+        thread, _, api_key = remembered
+        name, _, query = path.partition("?")
+        if name == "missing-thread":
+            target = url("message-list", thread_id="thread_" + "x" * 24)
+        else:
+            target = url(name, thread_id=thread["id"]) + (f"?{query}" if query else "")
+        assert call(api, method, target, body).status_code in (400, 404)
+        api_key.revoke()
+        assert_error(call(api, method, target, body), 401)
+
+    def test_a_replay_is_not_answered_to_a_revoked_key(self, api, remembered):
+        thread, _, api_key = remembered
+        path = url("message-list", thread_id=thread["id"])
+        send = lambda: api.post(path, json.dumps({"role": "user", "content": "once"}),  # noqa: E731
+                                content_type="application/json", HTTP_IDEMPOTENCY_KEY="k-1")
+        assert send().status_code == 200
+        assert send()["Idempotent-Replayed"] == "true"
+        api_key.revoke()
+        assert_error(send(), 401)
+
+    def test_a_remembered_key_is_looked_up_again_once_its_time_is_up(
+        self, api, remembered, monkeypatch
+    ):
+        thread, _, api_key = remembered
+        path = url("message-list", thread_id=thread["id"])
+        with CaptureQueriesContext(connection) as warm:
+            assert api.get(path).status_code == 200
+        clock = time.monotonic() + 61
+        monkeypatch.setattr("threads_app.authentication.time.monotonic", lambda: clock)
+        with CaptureQueriesContext(connection) as expired:
+            assert api.get(path).status_code == 200
+        assert len(warm) == 1
+        assert any("threads_app_apikey" in q["sql"] for q in expired.captured_queries)
+        assert len(expired) == 2
+
+    def test_no_key_is_remembered_with_a_cache_of_zero_seconds(self, api, remembered, settings):
+        thread, _, _ = remembered
+        settings.THREADS_APP = {**getattr(settings, "THREADS_APP", {}), "API_KEY_CACHE_SECONDS": 0}
+        APIKeyAuthentication.remembered.by_digest.clear()
+        path = url("message-list", thread_id=thread["id"])
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as captured:
+                assert api.get(path).status_code == 200
+            assert "threads_app_apikey" in captured.captured_queries[0]["sql"]
+
+    def test_what_is_remembered_is_bounded(self, user, monkeypatch):
+        monkeypatch.setattr(RememberedKeys, "max_size", 3)
+        remembered = RememberedKeys()
+        keys = [APIKey.generate(user)[0] for _ in range(5)]
+        for api_key in keys:
+            remembered.add(api_key.key_hash, api_key, 60)
+        assert [remembered.get(k.key_hash) for k in keys] == [None, None, *keys[2:]]
 
 
 class TestIsolation:

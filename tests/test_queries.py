@@ -1,8 +1,10 @@
 """Queries per request on the hot paths, authentication included.
 
-A page costs one query besides authentication whatever its size or depth;
-retrieving a message costs one, and so does creating one. Other writes are
-counted as statements, without the BEGIN and COMMIT that frame their transaction.
+With its API key remembered by the process (see authentication.py), a page
+costs one query whatever its size or depth; retrieving a message costs one,
+and so does creating one: the key is confirmed inside that query. A process's
+first request with a key costs one more, the lookup. Other writes are counted
+as statements, without the BEGIN and COMMIT that frame their transaction.
 """
 
 from datetime import timedelta
@@ -12,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from threads_app.authentication import APIKeyAuthentication
 from threads_app.models import APIKey, Message, Thread
 
 from .conftest import url
@@ -39,7 +42,7 @@ def count(api, method: str, path: str, body=None, status: int = 200) -> list[str
 
 @pytest.fixture
 def long_thread(api, user):
-    """A thread of 150 messages, and a warm API key (its `last_used_at` written already)."""
+    """A thread of 150 messages, and a warm API key (remembered, its `last_used_at` written)."""
     thread = Thread.objects.create(owner=user)
     now = timezone.now()
     Message.objects.bulk_create(
@@ -56,9 +59,17 @@ def long_thread(api, user):
 def test_a_page_is_one_query_at_any_size(api, long_thread, limit):
     thread_id, ids = long_thread
     path = url("message-list", thread_id=thread_id) + f"?limit={limit}"
-    assert len(count(api, "get", path)) == 2
+    assert len(count(api, "get", path)) == 1
     deep = path + f"&after={ids[75]}&before={ids[10]}"
-    assert len(count(api, "get", deep)) == 2
+    assert len(count(api, "get", deep)) == 1
+
+
+def test_the_first_request_with_a_key_looks_it_up(api, long_thread, settings):
+    APIKeyAuthentication.remembered.by_digest.clear()
+    path = url("message-list", thread_id=long_thread[0])
+    lookup, page = count(api, "get", path)
+    assert "threads_app_apikey" in lookup
+    assert len(count(api, "get", path)) == 1
 
 
 def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):
@@ -71,7 +82,7 @@ def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):
 def test_an_empty_page_costs_one_more_query(api, long_thread):
     thread_id, ids = long_thread
     path = url("message-list", thread_id=thread_id) + f"?order=asc&after={ids[-1]}"
-    assert len(count(api, "get", path)) == 4  # the thread, then the cursor, checked
+    assert len(count(api, "get", path)) == 4  # the key, the thread, then the cursor, checked
     empty_thread = make_thread(api)["id"]
     assert len(count(api, "get", url("message-list", thread_id=empty_thread))) == 3
 
@@ -87,7 +98,7 @@ def test_a_missing_thread_or_cursor_costs_the_checks_only(api, long_thread):
 def test_retrieve_message_is_one_query(api, long_thread):
     thread_id, ids = long_thread
     path = url("message-detail", thread_id=thread_id, message_id=ids[3])
-    assert len(count(api, "get", path)) == 2
+    assert len(count(api, "get", path)) == 1
 
 
 def test_retrieve_thread_is_one_query(api, long_thread):
@@ -95,16 +106,19 @@ def test_retrieve_thread_is_one_query(api, long_thread):
     assert len(count(api, "get", url("thread-detail", thread_id=thread_id))) == 2
 
 
-def test_create_message_is_one_statement_after_authentication(api, long_thread):
-    """The thread is found (and locked, on PostgreSQL) by the INSERT itself: no BEGIN, no COMMIT."""
+def test_create_message_is_one_statement(api, long_thread):
+    """The thread is found (and locked, on PostgreSQL) and the key confirmed by the INSERT
+    itself: no BEGIN, no COMMIT."""
     thread_id, _ = long_thread
     with CaptureQueriesContext(connection) as captured:
         response = post(api, url("message-list", thread_id=thread_id),
                         {"role": "user", "content": "hello"})
     assert response.status_code == 200, response.content
     queries = [q["sql"] for q in captured.captured_queries]
-    assert len(queries) == 2
-    assert queries[-1].upper().startswith("INSERT") and "threads_app_thread" in queries[-1]
+    assert len(queries) == 1
+    insert = queries[0]
+    assert insert.upper().startswith("INSERT") and "threads_app_thread" in insert
+    assert "threads_app_apikey" in insert
 
 
 def test_create_message_in_a_missing_thread_writes_nothing(api, long_thread):
@@ -126,10 +140,14 @@ def test_list_threads_is_one_query(api, long_thread):
 
 
 def test_the_key_is_written_at_most_once_per_interval(api, long_thread):
+    """`last_used_at` is written when a process looks the key up, if it is older than that."""
     thread_id, _ = long_thread
     APIKey.objects.update(last_used_at=timezone.now() - timedelta(hours=1))
     path = url("message-list", thread_id=thread_id)
-    assert [len(count(api, "get", path)) for _ in range(3)] == [3, 2, 2]
+    APIKeyAuthentication.remembered.by_digest.clear()
+    assert [len(count(api, "get", path)) for _ in range(2)] == [3, 1]
+    APIKeyAuthentication.remembered.by_digest.clear()  # another process, say
+    assert len(count(api, "get", path)) == 2
 
 
 def test_the_lean_read_path_answers_what_the_model_path_does(api, user):

@@ -1,8 +1,21 @@
-"""`Authorization: Bearer <key>` with the app's own API keys."""
+"""`Authorization: Bearer <key>` with the app's own API keys.
+
+Looking a key up is a query, and on the hot paths it cost as much as the work
+the request came for (bench/). A worker process therefore remembers the keys
+it has found, for ``API_KEY_CACHE_SECONDS``. A remembered key is *unconfirmed*:
+it may have been revoked, or its user deactivated, since. Before the request
+answers, the key is confirmed, either inside the query the view runs anyway
+(the query is given :meth:`APIKeyQuerySet.usable` as one more condition, see
+``ThreadsAPIViewSet.key_condition``) or by :func:`confirm_key` on its own. A
+revoked key is thus refused on the very next request; only the user object a
+request carries may be that many seconds old.
+"""
 
 import hmac
+import time
 from datetime import timedelta
 
+from django.db.models import Exists
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -11,10 +24,40 @@ from .conf import app_settings
 from .models import APIKey, hash_api_key
 from .statements import StatementCache
 
+INCORRECT_KEY = "Incorrect API key provided."
+
+# Where a request keeps the remembered key it has still to confirm.
+UNCONFIRMED = "threads_app_unconfirmed_key"
+
+
+class RememberedKeys:
+    """The keys a process found lately, by digest, each until its time runs out."""
+
+    max_size = 1024
+
+    def __init__(self) -> None:
+        self.by_digest: dict[str, tuple[float, APIKey]] = {}
+
+    def get(self, digest: str) -> APIKey | None:
+        expires, api_key = self.by_digest.get(digest, (0.0, None))
+        return api_key if time.monotonic() < expires else None
+
+    def add(self, digest: str, api_key: APIKey, seconds: int) -> None:
+        if seconds <= 0:
+            return
+        while len(self.by_digest) >= self.max_size:
+            # The oldest entry first; another thread may have taken it already.
+            self.by_digest.pop(next(iter(self.by_digest), None), None)
+        self.by_digest[digest] = (time.monotonic() + seconds, api_key)
+
+    def forget(self, api_key: APIKey) -> None:
+        self.by_digest.pop(api_key.key_hash, None)
+
 
 class APIKeyAuthentication(BaseAuthentication):
     keyword = "Bearer"
     statements = StatementCache()
+    remembered = RememberedKeys()
 
     def authenticate(self, request):
         header = get_authorization_header(request).split()
@@ -26,19 +69,24 @@ class APIKeyAuthentication(BaseAuthentication):
             secret = header[1].decode()
         except UnicodeDecodeError:
             secret = ""
-        api_key = self.find_key(secret) if secret else None
+        digest = hash_api_key(secret) if secret else ""
+        api_key = self.remembered.get(digest) if digest else None
+        if api_key is not None:
+            setattr(request, UNCONFIRMED, api_key)
+            return api_key.user, api_key
+        api_key = self.find_key(digest) if digest else None
         # Never echo the key back: error messages end up in logs.
         if api_key is None or not api_key.user.is_active:
-            raise AuthenticationFailed("Incorrect API key provided.")
+            raise AuthenticationFailed(INCORRECT_KEY)
         self.touch(api_key)
+        self.remembered.add(digest, api_key, app_settings.API_KEY_CACHE_SECONDS)
         return api_key.user, api_key
 
-    def find_key(self, secret: str) -> APIKey | None:
-        """The active key of ``secret`` with its user, as ``APIKey.objects.find_active`` finds it.
+    def find_key(self, digest: str) -> APIKey | None:
+        """The active key of ``digest`` with its user, as ``APIKey.objects.find_active`` finds it.
 
-        Every request asks this, so the query is compiled once (statements.py).
+        A lookup is compiled once (statements.py): it runs whenever no key is remembered.
         """
-        digest = hash_api_key(secret)
         candidates = self.statements.instances(
             "find_key",
             lambda values: APIKey.objects.select_related("user")
@@ -61,3 +109,29 @@ class APIKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+def unconfirmed_key(request) -> APIKey | None:
+    """The remembered key ``request`` was authenticated with, while it is unconfirmed."""
+    return getattr(request, UNCONFIRMED, None)
+
+
+def usable_key(pk: int) -> Exists:
+    """A condition that holds while the key ``pk`` authenticates: what confirms it in a query."""
+    return Exists(APIKey.objects.usable().filter(pk=pk))
+
+
+def key_confirmed(request) -> None:
+    """Note that a query that held only for a usable key has found something."""
+    setattr(request, UNCONFIRMED, None)
+
+
+def confirm_key(request) -> None:
+    """Confirm ``request``'s remembered key with a query of its own; 401 if it no longer holds."""
+    api_key = unconfirmed_key(request)
+    if api_key is None:
+        return
+    setattr(request, UNCONFIRMED, None)
+    if not APIKey.objects.usable().filter(pk=api_key.pk).exists():
+        APIKeyAuthentication.remembered.forget(api_key)
+        raise AuthenticationFailed(INCORRECT_KEY)

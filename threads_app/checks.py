@@ -19,6 +19,7 @@ a retired check keeps its line here, marked retired.
     threads_app.E014  THROTTLE_CACHE names no cache in CACHES
     threads_app.E015  an app the models depend on is missing from INSTALLED_APPS
     threads_app.E016  OWNER_FUNCTION is not the dotted path of an importable callable
+    threads_app.E017  API_KEY_CACHE_SECONDS is not an integer >= 0
     threads_app.W001  THREADS_APP has a key that is no setting (a typo?)
     threads_app.W002  throttling counts in a cache that each process keeps for itself
     threads_app.W003  SQLite database without WAL journal
@@ -50,6 +51,8 @@ INTEGER_SETTINGS: dict[str, tuple[int, str]] = {
     "MAX_TEXT_LENGTH": (1, "threads_app.E006"),
     # Zero writes `last_used_at` on every request.
     "API_KEY_LAST_USED_INTERVAL": (0, "threads_app.E009"),
+    # Zero looks the key up on every request.
+    "API_KEY_CACHE_SECONDS": (0, "threads_app.E017"),
     "MAX_BODY_SIZE": (1, "threads_app.E010"),
     "IDEMPOTENCY_KEY_RETENTION": (1, "threads_app.E011"),
     "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": (1, "threads_app.E012"),

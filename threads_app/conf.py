@@ -26,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     # An API key's `last_used_at` is written at most this often (seconds), so that
     # reads do not turn into a write on every request.
     "API_KEY_LAST_USED_INTERVAL": 60,
+    # A worker process remembers an API key it has looked up for this long
+    # (seconds), and confirms it inside the query the request runs anyway
+    # instead of looking it up again. 0 looks every key up on every request.
+    "API_KEY_CACHE_SECONDS": 60,
     # Largest request body accepted, in bytes; larger ones answer 413.
     "MAX_BODY_SIZE": 8 * 1024 * 1024,
     # How long an Idempotency-Key's first answer is kept for replay (seconds).
@@ -76,6 +80,10 @@ class AppSettings:
     @property
     def API_KEY_LAST_USED_INTERVAL(self) -> int:
         return self._get("API_KEY_LAST_USED_INTERVAL")
+
+    @property
+    def API_KEY_CACHE_SECONDS(self) -> int:
+        return self._get("API_KEY_CACHE_SECONDS")
 
     @property
     def MAX_BODY_SIZE(self) -> int:

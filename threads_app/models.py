@@ -136,6 +136,14 @@ def hash_api_key(key: str) -> str:
 
 
 class APIKeyQuerySet(models.QuerySet):
+    def usable(self) -> "APIKeyQuerySet":
+        """Keys that authenticate: not revoked, and of a user who is active."""
+        keys = self.filter(revoked_at__isnull=True)
+        user_model = self.model._meta.get_field("user").related_model
+        if any(field.name == "is_active" for field in user_model._meta.concrete_fields):
+            keys = keys.filter(user__is_active=True)
+        return keys
+
     def find_active(self, key: str) -> "APIKey | None":
         """Return the unrevoked key matching ``key``, comparing hashes in constant time."""
         digest = hash_api_key(key)

@@ -5,17 +5,19 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework import viewsets
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import signals, validation
+from .authentication import confirm_key, key_confirmed, unconfirmed_key, usable_key
 from .conf import app_settings
 from .deletion import delete_message, delete_thread
 from .exceptions import APIError, BadRequest, NotFound, exception_handler
@@ -128,9 +130,17 @@ class InvalidURLView(APIMixin, APIView):
 
 class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     """Writes build their answer inside their transaction (or before a write that is one
-    statement): if anything fails, nothing is kept."""
+    statement): if anything fails, nothing is kept.
+
+    A request may come with an API key remembered by this process and not yet
+    confirmed (see authentication.py). The actions in ``key_confirming_actions``
+    confirm it in their own query, given :meth:`get_key_to_confirm`; any other
+    action, a claimed idempotency key, and every error answer have it confirmed
+    first, so that a revoked key gets 401 and nothing else.
+    """
 
     pagination_class: type[CursorPagination] = CursorPagination
+    key_confirming_actions: frozenset[str] = frozenset()
     # Compiled statements of the read paths whose rows are tuples, not model instances.
     statements: StatementCache | None = None
     idempotency_policy_class = IdempotencyPolicy
@@ -138,6 +148,11 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 
     def get_owner(self) -> Any:
         return imported(app_settings.OWNER_FUNCTION)(self.request)
+
+    def get_key_to_confirm(self) -> int | None:
+        """The primary key of the API key this request's query must confirm, if any."""
+        api_key = unconfirmed_key(self.request)
+        return None if api_key is None else api_key.pk
 
     def notify(self, signal: Any, instance: Thread | Message) -> None:
         """Send ``signal`` once the current transaction commits."""
@@ -151,9 +166,12 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
+        if self.action not in self.key_confirming_actions:
+            confirm_key(request)
         policy = self.get_idempotency_policy()
-        if request.method not in policy.methods:
-            return  # a read has no key to claim
+        if policy.get_key(request) is None:
+            return  # a read, or a write without a key to claim
+        confirm_key(request)  # a claim is a write
         self.idempotency_record = policy.claim(request, self.get_owner())
         if self.idempotency_record is not None:
             # Run the action and store its answer in one transaction (see idempotency.py).
@@ -170,11 +188,24 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             setattr(self, method, action_and_answer)
 
     def handle_exception(self, exc):
+        # An error answered to a key that no longer holds would tell it something.
+        try:
+            confirm_key(self.request)
+        except AuthenticationFailed as refused:
+            exc = refused
+        except DatabaseError:
+            pass  # the answer is an error already; the key's fate can wait
         if isinstance(exc, Replay):
             return exc.response
         return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
+        if unconfirmed_key(request) is not None:
+            # An action of key_confirming_actions that did not: never answer unconfirmed.
+            try:
+                confirm_key(request)
+            except AuthenticationFailed as refused:
+                response = self.handle_exception(refused)
         if self.idempotency_record is not None:
             # The action failed before storing its answer: keep a 4xx for replay,
             # drop the claim on a 5xx so that the retry runs again.
@@ -217,28 +248,30 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 
     def list_page(
         self,
-        live_for: Callable[[Any, str], QuerySet],
+        live_for: Callable[[Any, str, int | None], QuerySet],
         container: str,
         to_object: Callable[[Any], dict[str, Any]],
         select: Callable[[QuerySet], QuerySet] = lambda rows: rows,
         check_container: Callable[[], object] = lambda: None,
     ) -> Response:
-        """A page of ``live_for(owner, container)`` in one query, cursors resolved inside it.
+        """A page of ``live_for(owner, container, key)`` in one query, cursors resolved inside it.
 
-        A missing container (the query finds its thread itself) and a cursor that
-        names nothing both give an empty page, and so may an invalid parameter
-        here. Only then do we check again, one query at a time in the order of
-        the checks (404 for the container, then each parameter), so that the
-        answer is the one the first failing check gives. Unfiltered pages run
-        from a statement compiled once per shape (see statements.py).
+        A missing container (the query finds its thread itself), a key that no
+        longer holds, and a cursor that names nothing all give an empty page,
+        and so may an invalid parameter here. Only then do we check again, one
+        query at a time in the order of the checks (401 for the key, 404 for the
+        container, then each parameter), so that the answer is the one the
+        first failing check gives. Unfiltered pages run from a statement
+        compiled once per shape (see statements.py).
         """
         paginator = self.get_paginator()
         query = self.request.query_params
         values = {"owner": self.get_owner().pk, "container": container,
+                  "key": self.get_key_to_confirm(),
                   "after": query.get("after") or None, "before": query.get("before") or None}
 
         def build(values: dict[str, Any]) -> QuerySet:
-            live = live_for(values["owner"], values["container"])
+            live = live_for(values["owner"], values["container"], values["key"])
             page_request = paginator.get_page_request(
                 self.request,
                 lambda object_id, param: cursor_subquery(live, values["container"], values[param]),
@@ -249,14 +282,18 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             # Validation only: the positions are found by the page's query.
             page_request = paginator.get_page_request(self.request, lambda object_id, param: 0)
             shape = (type(self), page_request.limit, page_request.ascending,
+                     values["key"] is not None,
                      values["after"] is not None, values["before"] is not None)
             rows = self.fetch(shape, build, values)
             page = paginator.page_from_rows(rows, page_request)
         except (APIError, validation.ValidationError):
             page = None
-        if page is None or not page.items:
+        if page is not None and page.items:
+            key_confirmed(self.request)
+        else:
+            confirm_key(self.request)
             check_container()
-            live = live_for(values["owner"], container)
+            live = live_for(values["owner"], container, None)
             page_request = paginator.get_page_request(
                 self.request,
                 lambda object_id, param: cursor_position(live, container, object_id, param),
@@ -281,14 +318,21 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 # Values that cannot occur in a request, standing for the caller's when a statement is compiled.
 STAND_INS: dict[str, Any] = {
     "owner": -(2**62) + 1,
+    "key": -(2**62) + 2,
     **{name: f"\x00threads_app:{name}" for name in ("container", "after", "before", "message")},
 }
 
 
-def messages_in_thread(owner: Any, thread_id: str) -> QuerySet:
-    """The messages of ``owner``'s thread ``thread_id``, which a subquery finds."""
-    # No ordering: the subquery yields one row, and PostgreSQL would sort it all the same.
+def owned_thread(owner: Any, thread_id: str, key: int | None = None) -> QuerySet:
+    """``owner``'s thread ``thread_id``; only while the API key ``key`` holds, if one is given."""
+    # No ordering: it yields one row, and PostgreSQL would sort it all the same.
     threads = Thread.objects.filter(owner=owner, public_id=thread_id).order_by()
+    return threads if key is None else threads.filter(usable_key(key))
+
+
+def messages_in_thread(owner: Any, thread_id: str, key: int | None = None) -> QuerySet:
+    """The messages of ``owner``'s thread ``thread_id``, which a subquery finds."""
+    threads = owned_thread(owner, thread_id, key)
     return Message.objects.in_threads_view().filter(
         InPartition("thread_id", threads.values("seq"))
     )
@@ -319,7 +363,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
     def list(self, request: Request) -> Response:
         container = Tombstone.owner_container(self.get_owner().pk)
         return self.list_page(
-            lambda owner, _: self.get_queryset(), container, thread_object
+            lambda owner, _, key: self.get_queryset(), container, thread_object
         )
 
     def create(self, request: Request) -> Response:
@@ -367,13 +411,19 @@ class ThreadViewSet(ThreadsAPIViewSet):
 class MessageViewSet(ThreadsAPIViewSet):
     pagination_class = MessagePagination
     statements = StatementCache()
-    inserts = InsertUnder(
-        "thread",
-        lambda values: Thread.objects.filter(
-            owner=values["owner"], public_id=values["container"]
-        ).values("seq"),
-        {name: STAND_INS[name] for name in ("owner", "container")},
-    )
+    key_confirming_actions = frozenset({"list", "retrieve", "create"})
+    # The new message's thread, found by the INSERT itself; with a key to confirm, or without.
+    inserts = {
+        confirming: InsertUnder(
+            "thread",
+            lambda values: owned_thread(
+                values["owner"], values["container"], values.get("key")
+            ).values("seq"),
+            {name: STAND_INS[name]
+             for name in ("owner", "container", *(["key"] if confirming else []))},
+        )
+        for confirming in (False, True)
+    }
     filter_backends = [FilterBackend]
     filterset_class = MessageFilter
 
@@ -404,17 +454,19 @@ class MessageViewSet(ThreadsAPIViewSet):
         fields = validation.clean_message_create(self.get_body())
         now = timezone.now()
         message = Message(created_at=now, completed_at=now, **fields)
-        owner = self.get_owner().pk
+        owner, key = self.get_owner().pk, self.get_key_to_confirm()
         if isinstance(owner, int):
             # The thread found, locked and written into in one statement (see statements.py),
             # which commits at once: the answer is built first, so nothing fails after it.
             answer = message_object(message, thread_id)
-            inserted = self.inserts.insert(message, {"owner": owner, "container": thread_id})
-            if inserted is False:
-                self.get_thread()  # raises the 404
+            inserted = self.inserts[key is not None].insert(
+                message, {"owner": owner, "container": thread_id, "key": key}
+            )
             if inserted:
+                key_confirmed(request)
                 self.notify(signals.message_created, message)
                 return Response(answer)
+        confirm_key(request)
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             message = Message.objects.create(
@@ -431,19 +483,23 @@ class MessageViewSet(ThreadsAPIViewSet):
             self.get_thread()  # a missing thread answers first
             raise
         # One query finds the thread and the message; the thread alone only if that fails.
-        values = {"owner": self.get_owner().pk, "container": thread_id, "message": message_id}
+        key = self.get_key_to_confirm()
+        values = {"owner": self.get_owner().pk, "container": thread_id, "message": message_id,
+                  "key": key}
         rows = self.fetch(
-            (type(self), "retrieve"),
+            (type(self), "retrieve", key is not None),
             lambda values: message_rows(
-                messages_in_thread(values["owner"], values["container"])
+                messages_in_thread(values["owner"], values["container"], values["key"])
                 .filter(public_id=values["message"])
             )[:1],
             values,
         )
         row = rows[0] if rows else None
         if row is None:
+            confirm_key(request)
             self.get_thread()
             raise NotFound(f"No message found with id '{message_id}'.")
+        key_confirmed(request)
         return Response(message_object_from_row(row, thread_id))
 
     def partial_update(self, request: Request, thread_id: str, message_id: str) -> Response:
