@@ -17,7 +17,8 @@ from datetime import timedelta
 
 from django.db.models import Exists
 from django.utils import timezone
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from .conf import app_settings
@@ -28,6 +29,16 @@ INCORRECT_KEY = "Incorrect API key provided."
 
 # Where a request keeps the remembered key it has still to confirm.
 UNCONFIRMED = "threads_app_unconfirmed_key"
+
+
+def authorization_header(request) -> bytes:
+    """The ``Authorization`` header, as DRF's ``get_authorization_header`` gives it.
+
+    Read from ``META``: ``request.headers`` would first build a mapping of every
+    header, which cost a tenth of a whole request (bench/).
+    """
+    header = request.META.get("HTTP_AUTHORIZATION", b"")
+    return header.encode(HTTP_HEADER_ENCODING) if isinstance(header, str) else header
 
 
 class RememberedKeys:
@@ -60,7 +71,7 @@ class APIKeyAuthentication(BaseAuthentication):
     remembered = RememberedKeys()
 
     def authenticate(self, request):
-        header = get_authorization_header(request).split()
+        header = authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:

@@ -55,7 +55,8 @@ class IdempotencyPolicy:
     def get_key(self, request: Request) -> str | None:
         if request.method not in self.methods:
             return None
-        key = request.headers.get(self.header)
+        # From META, as authentication.authorization_header reads its header.
+        key = request.META.get("HTTP_" + self.header.upper().replace("-", "_"))
         if key is None:
             return None
         # Control characters (a NUL, say) are refused: PostgreSQL cannot store them.

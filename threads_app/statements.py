@@ -4,9 +4,10 @@ Building and compiling the list query cost ten times what SQLite takes to run
 it (0.5 ms against 0.05 ms for a page of 20; see bench/). The hot read paths
 therefore build theirs once per shape (order, direction, which cursors, limit)
 with stand-in values, note which SQL parameter each stand-in became, and from
-then on run the stored SQL with the caller's values, through the same cursor
-and converters as the ORM. A shape whose stand-ins cannot be traced (a custom
-user model's key, say) is simply built by the ORM on every request.
+then on run the stored SQL with the caller's values, with the converters of
+the ORM, on a driver cursor kept for the connection (see :func:`run`). A
+shape whose stand-ins cannot be traced (a custom user model's key, say) is
+simply built by the ORM on every request.
 """
 
 import weakref
@@ -19,28 +20,46 @@ from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
 
 
-def statement_cursor(connection: Any) -> Any:
-    """A cursor to run compiled statements with.
+def run(connection: Any, sql: str, params: list) -> list:
+    """Run ``sql`` and fetch all its rows.
 
+    The hot statements skip Django's cursor wrapper (a new cursor each time,
+    the async and thread checks), which cost as much as the round trip: they
+    run on a cursor of the database driver that is kept for the connection.
     On PostgreSQL it binds parameters on the server, which lets psycopg prepare
     a statement once it has run a few times (``prepare_threshold``): the server
     then plans it once per connection, not on every request (planning the page
-    query cost more than running it). Django's own cursor setup (time zone,
-    query logging, error wrapping) is kept by handing it that cursor class.
-    While queries are logged (DEBUG, tests), the usual cursor is used: psycopg
-    keeps no text of a prepared run for the log to show.
+    query cost more than running it). Errors are still Django's, and while
+    queries are logged (DEBUG, tests) the usual cursor is used so that they
+    show: psycopg keeps no text of a prepared run for the log. All rows are
+    fetched, always: SQLite commits an ``INSERT … RETURNING`` only once its
+    statement has run to the end.
     """
-    if connection.vendor != "postgresql" or connection.queries_logged:
-        return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
+    if connection.queries_logged:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw = connection.connection
-    client_cursor, raw.cursor_factory = raw.cursor_factory, ServerBindingCursor
-    try:
-        return connection.cursor()
-    finally:
-        raw.cursor_factory = client_cursor
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors:
+        cursor = kept_cursor(connection)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def kept_cursor(connection: Any) -> Any:
+    """The driver's cursor kept for ``connection``'s current link to the database."""
+    cursor = getattr(connection, "threads_app_cursor", None)
+    if cursor is None or cursor.connection is not connection.connection:
+        if connection.vendor == "postgresql":
+            from django.db.backends.postgresql.base import ServerBindingCursor
+
+            cursor = ServerBindingCursor(connection.connection)
+        else:
+            cursor = connection.create_cursor()
+        connection.threads_app_cursor = cursor
+    return cursor
 
 
 class Statement:
@@ -63,9 +82,7 @@ class Statement:
             p if slot is None else values[slot]
             for slot, p in zip(self.slots, self.params, strict=True)
         ]
-        with statement_cursor(self.compiler.connection) as cursor:
-            cursor.execute(self.sql, params)
-            rows = cursor.fetchall()
+        rows = run(self.compiler.connection, self.sql, params)
         if self.converters:
             rows = list(self.compiler.apply_converters(rows, self.converters))
         return rows
@@ -202,12 +219,10 @@ class InsertUnder:
                   for field in fields]
         params += [p if slot is None else values[slot]
                    for slot, p in zip(parent.slots, parent.params, strict=True)]
-        with statement_cursor(connection) as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        if row is None:
+        rows = run(connection, sql, params)
+        if not rows:
             return False
-        instance.pk, parent_pk = row
+        instance.pk, parent_pk = rows[0]
         setattr(instance, model._meta.get_field(self.parent_field).attname, parent_pk)
         instance._state.adding, instance._state.db = False, using
         post_save.send(sender=model, instance=instance, created=True, update_fields=None,
