@@ -35,14 +35,16 @@ def database_from_url(url: str | None, default_sqlite_path: Path) -> dict[str, A
         # file needs no health check.
         config["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
     elif os.environ.get("DATABASE_POOL") == "1":
-        # Reconnecting costs more than most requests. psycopg's pool keeps the
-        # connections open, for every thread of a worker too, without the ping
-        # per request that CONN_HEALTH_CHECKS costs; Django requires
-        # CONN_MAX_AGE = 0 with it. project/gunicorn.conf.py turns it on.
+        # psycopg's pool, for servers that answer from many threads of a process:
+        # it keeps their connections open. Django requires CONN_MAX_AGE = 0 with it.
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {**config.get("OPTIONS", {}), "pool": {"min_size": 1, "max_size": 4}}
     else:
-        # Persistent connections, each checked at the start of a request.
+        # A persistent connection for each thread; a sync worker has one. Checking
+        # it at the start of every request is a round trip of its own; without the
+        # check (DATABASE_HEALTH_CHECKS=0, as project/gunicorn.conf.py sets), a
+        # connection that broke while idle fails the one request that finds it
+        # broken (503, which the SDK retries) and is then replaced.
         config["CONN_MAX_AGE"] = int(os.environ.get("CONN_MAX_AGE", "60"))
-        config["CONN_HEALTH_CHECKS"] = True
+        config["CONN_HEALTH_CHECKS"] = os.environ.get("DATABASE_HEALTH_CHECKS", "1") != "0"
     return config

@@ -7,9 +7,10 @@ import threading
 from datetime import timedelta
 
 import openai
+import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from threads_app import views
@@ -229,6 +230,21 @@ class TestLimits:
         error = assert_error(response, 503)
         assert error["type"] == "server_error"
         assert response["Retry-After"] == "1"
+
+    @pytest.mark.django_db(transaction=True)
+    def test_a_connection_the_server_ended_answers_503(self, api, user):
+        """A worker's idle connection ended by a restart of PostgreSQL, say: the SDK retries."""
+        if connection.vendor != "postgresql":
+            pytest.skip("SQLite has no server to end a connection")
+        thread = make_thread(api)
+        backend = connection.connection.info.backend_pid
+        with psycopg.connect(connection.connection.info.dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        response = api.get(url("message-list", thread_id=thread["id"]))
+        error = assert_error(response, 503)
+        assert response["Retry-After"] == "1" and error["type"] == "server_error"
+        connection.close_if_unusable_or_obsolete()  # as Django does after every request
+        assert api.get(url("message-list", thread_id=thread["id"])).status_code == 200
 
 
 @pytest.fixture

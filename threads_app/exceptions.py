@@ -66,10 +66,20 @@ def error_response(
 def is_database_busy(exc: BaseException) -> bool:
     # SQLite says "database is locked"/"database table is locked" when its busy
     # timeout runs out; PostgreSQL's lock timeout and serialization failures are
-    # OperationalErrors too. All are worth a retry, none is a fault of ours.
+    # OperationalErrors too. So is a connection the server ended (a restart, an
+    # administrator) or lost, which Django replaces after the request. All are
+    # worth a retry, none is a fault of ours.
     if isinstance(exc, OperationalError) and "locked" in str(exc):
         return True
-    return getattr(exc.__cause__, "sqlstate", None) in {"40001", "40P01", "55P03"}
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or ""
+    if sqlstate in {"40001", "40P01", "55P03", "57P01", "57P02", "57P03"}:
+        return True
+    if sqlstate.startswith("08"):
+        return True
+    # psycopg names no state when the socket closed under it; its connection is then bad.
+    pgconn = getattr(cause, "pgconn", None)
+    return isinstance(exc, OperationalError) and pgconn is not None and pgconn.status != 0
 
 
 def translate_drf_exception(exc: drf.APIException, request: Any) -> Response:
