@@ -77,7 +77,8 @@ def is_database_busy(exc: BaseException) -> bool:
         return True
     if sqlstate.startswith("08"):
         return True
-    # psycopg names no state when the socket closed under it; its connection is then bad.
+    # psycopg names no state when the socket closed under it; the status of its
+    # connection is then BAD, not OK (0).
     pgconn = getattr(cause, "pgconn", None)
     return isinstance(exc, OperationalError) and pgconn is not None and pgconn.status != 0
 
