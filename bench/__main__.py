@@ -5,11 +5,12 @@ For each database (SQLite, then PostgreSQL if reachable) it runs
 thread size, queries per request, query plans), then serves the same database
 with the production server (gunicorn, ``project/gunicorn.conf.py``) and loads
 it from wrk, a separate process: each endpoint, then the floor view answering
-a body of the same size, so that each ratio comes from one run. Last, a client
+a body of the same size, in three turns, so that each ratio comes from one run
+and a turn's drift in the machine's speed touches both sides. Last, a client
 walks the largest thread with the SDK's auto-pager while the workers' peak
 memory is read from /proc. It prints a table and writes JSON to bench/results/.
 
-    python -m bench [--quick] [--databases sqlite,postgres] [--duration 10] [--reseed]
+    python -m bench [--quick] [--databases sqlite,postgres] [--duration 12] [--reseed]
 
 ``--quick`` (or BENCH_QUICK=1) uses threads of 100, 10,000 and 100,000
 messages and shorter runs. BENCH_POSTGRES_URL names the PostgreSQL database
@@ -23,6 +24,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,8 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/threads_app_bench"
 SETTINGS = "bench.settings"
 # The issue's targets: throughput as a fraction of the floor.
 TARGETS = {"create message": 0.35, "list 20 messages": 0.5, "retrieve message": 0.6}
+# wrk runs per endpoint, each followed by one of its floor.
+WRK_TURNS = 3
 
 
 def log(text: str) -> None:
@@ -243,6 +247,10 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
         ),
     }
     connections = 2 * len(server.worker_pids())
+    # The machine's speed drifts over seconds: endpoint and floor take turns in
+    # short runs, and each ratio comes from a run and the floor's run right after.
+    turns = WRK_TURNS
+    turn_seconds = max(1, round(seconds / turns))
     results = {}
     for name, (method, url, payload) in cases.items():
         body = json.dumps(payload).encode() if payload else None
@@ -250,21 +258,39 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
             size = len(request(url, method, body, key))
         floor_url = f"{server.base}/bench/floor?bytes={size}"
         assert len(request(floor_url, method, body, key)) == size
-        log(f"  wrk {name}: {seconds}s, then its floor")
-        endpoint = wrk(url, method, body, key, seconds, connections)
-        floor = wrk(floor_url, method, body, key, seconds, connections)
+        log(f"  wrk {name}: {turns} turns of {turn_seconds}s, each followed by its floor")
+        runs = [
+            (wrk(url, method, body, key, turn_seconds, connections),
+             wrk(floor_url, method, body, key, turn_seconds, connections))
+            for _ in range(turns)
+        ]
+        ratios = sorted(endpoint["rps"] / floor["rps"] for endpoint, floor in runs)
         results[name] = {
             "body_bytes": size,
-            "endpoint": endpoint,
-            "floor": floor,
-            "ratio": round(endpoint["rps"] / floor["rps"], 3),
+            "endpoint": combined([endpoint for endpoint, _ in runs]),
+            "floor": combined([floor for _, floor in runs]),
+            "ratio": round(statistics.median(ratios), 3),
+            "ratio_range": [round(ratios[0], 3), round(ratios[-1], 3)],
+            "turns": [{"endpoint": e, "floor": f} for e, f in runs],
             "target": TARGETS.get(name),
         }
     return {
         "connections": connections,
         "workers": len(server.worker_pids()),
-        "seconds": seconds,
+        "seconds": turn_seconds * turns,
+        "turns": turns,
         "cases": results,
+    }
+
+
+def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several wrk runs as one: requests per second over all, the median p50 and p99."""
+    return {
+        "rps": round(statistics.mean(run["rps"] for run in runs), 1),
+        "p50_ms": statistics.median(run["p50_ms"] for run in runs),
+        "p99_ms": statistics.median(run["p99_ms"] for run in runs),
+        "requests": sum(run["requests"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
     }
 
 
@@ -345,20 +371,22 @@ def print_report(report: dict[str, Any]) -> None:
         t = result["throughput"]
         print(
             f"\nHTTP throughput: gunicorn, {t['workers']} sync workers; "
-            f"wrk -c{t['connections']}, {t['seconds']} s each"
+            f"wrk -c{t['connections']}, {t['seconds']} s each for endpoint and floor, "
+            f"in {t['turns']} turns; the ratio is the median turn's (and the range)"
         )
         print(
             f"{'endpoint':<28} {'bytes':>6} {'req/s':>7} {'p50':>6} {'p99':>6} "
-            f"{'floor/s':>8} {'p50':>6} {'p99':>6} {'ratio':>6} {'target':>6}"
+            f"{'floor/s':>8} {'p50':>6} {'p99':>6} {'ratio':>6} {'range':>10} {'target':>6}"
         )
         for case, r in t["cases"].items():
             e, f = r["endpoint"], r["floor"]
             target = f"{r['target']:.2f}" if r["target"] else "-"
             errors = f"  ({e['errors']} errors)" if e["errors"] else ""
+            low, high = r["ratio_range"]
             print(
                 f"{case:<28} {r['body_bytes']:>6} {e['rps']:>7.0f} {e['p50_ms']:>6.1f} "
                 f"{e['p99_ms']:>6.1f} {f['rps']:>8.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} "
-                f"{r['ratio']:>6.2f} {target:>6}{errors}"
+                f"{r['ratio']:>6.2f} {f'{low:.2f}-{high:.2f}':>10} {target:>6}{errors}"
             )
         print("\nQueries per request (authentication included)")
         for case, q in result["queries"].items():
@@ -384,17 +412,20 @@ def main() -> None:
         "--quick",
         action="store_true",
         default=os.environ.get("BENCH_QUICK") == "1",
-        help="threads of 100, 10,000 and 100,000 messages; 4 s per wrk run",
+        help="threads of 100, 10,000 and 100,000 messages; 6 s of wrk per endpoint",
     )
     parser.add_argument("--databases", default="sqlite,postgres")
-    parser.add_argument("--duration", type=int, default=None, help="seconds per wrk run")
+    parser.add_argument(
+        "--duration", type=int, default=None,
+        help="seconds of wrk per endpoint, as many for its floor, in turns",
+    )
     parser.add_argument("--rounds", type=int, default=None, help="latency samples per case")
     parser.add_argument("--reseed", action="store_true", help="seed again even if data exists")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk (Debian/Ubuntu) or brew install wrk")
     sizes = QUICK_SIZES if args.quick else SIZES
-    args.duration = args.duration or (4 if args.quick else 10)
+    args.duration = args.duration or (6 if args.quick else 12)
     args.rounds = args.rounds or (100 if args.quick else 300)
     report: dict[str, Any] = {
         "machine": machine(),
