@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from threads_app.authentication import APIKeyAuthentication, RememberedKeys
 from threads_app.models import APIKey, Message, Thread, Tombstone
+from threads_app.views import ThreadViewSet
 
 from .conftest import url
 from .oracle import assert_schema, assert_thread_list
@@ -551,6 +552,17 @@ class TestRememberedKeys:
         assert send()["Idempotent-Replayed"] == "true"
         api_key.revoke()
         assert_error(send(), 401)
+
+    def test_an_action_that_forgets_to_confirm_is_caught_before_it_answers(
+        self, api, remembered, monkeypatch
+    ):
+        thread, _, api_key = remembered
+        # Claim that retrieving a thread confirms the key in its query, which it does not.
+        monkeypatch.setattr(ThreadViewSet, "key_confirming_actions", frozenset({"retrieve"}))
+        path = url("thread-detail", thread_id=thread["id"])
+        assert api.get(path).status_code == 200
+        api_key.revoke()
+        assert_error(api.get(path), 401)
 
     def test_a_remembered_key_is_looked_up_again_once_its_time_is_up(
         self, api, remembered, monkeypatch

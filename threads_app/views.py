@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework import viewsets
@@ -193,7 +194,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             confirm_key(self.request)
         except AuthenticationFailed as refused:
             exc = refused
-        except DatabaseError:
+        except (DatabaseError, TransactionManagementError):
             pass  # the answer is an error already; the key's fate can wait
         if isinstance(exc, Replay):
             return exc.response
@@ -204,8 +205,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             # An action of key_confirming_actions that did not: never answer unconfirmed.
             try:
                 confirm_key(request)
-            except AuthenticationFailed as refused:
-                response = self.handle_exception(refused)
+            except (AuthenticationFailed, DatabaseError) as failed:
+                response = self.handle_exception(failed)
         if self.idempotency_record is not None:
             # The action failed before storing its answer: keep a 4xx for replay,
             # drop the claim on a 5xx so that the retry runs again.
