@@ -210,6 +210,19 @@ class TestHTTP:
         assert_error(response, 400, param)
         assert counts() == before
 
+    def test_text_over_the_limit_stores_nothing(self, api, settings):
+        settings.THREADS_APP = {**getattr(settings, "THREADS_APP", {}), "MAX_TEXT_LENGTH": 10}
+        conversation = make_conversation(api)
+        path = url("item-list", conversation_id=conversation["id"])
+        before = counts()
+        parts = [{"type": "input_text", "text": "123456"}] * 2
+        error = assert_error(post(api, path, {"items": [{"role": "user", "content": parts}]}),
+                             400, "items[0].content")
+        assert error["code"] == "string_above_max_length"
+        assert counts() == before
+        one_part = {"items": [{"role": "user", "content": parts[:1]}]}
+        assert post(api, path, one_part).status_code == 200
+
     def test_bad_items_on_create_store_no_conversation(self, api):
         response = post(api, url("conversation-list"),
                         {"items": [{"role": "user", "content": "x"}, {"type": "nope"}]})

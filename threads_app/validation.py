@@ -275,8 +275,13 @@ def clean_content(value: Any, param: str = "content") -> list[dict]:
 
 
 def check_text_length(content: list[dict], param: str) -> list[dict]:
+    check_text_limit(text_length(content), param)
+    return content
+
+
+def check_text_limit(length: int, param: str) -> None:
+    """The one rule on a message's text, in whichever form its parts are."""
     limit = app_settings.MAX_TEXT_LENGTH
-    length = text_length(content)
     if length > limit:
         raise ValidationError(
             f"Invalid '{param}': the message has {length} characters of text; "
@@ -284,7 +289,6 @@ def check_text_length(content: list[dict], param: str) -> list[dict]:
             param,
             "string_above_max_length",
         )
-    return content
 
 
 def clean_attachments(value: Any, param: str = "attachments") -> list[dict]:
@@ -684,15 +688,9 @@ def clean_conversation_content(value: Any, role: str, param: str) -> list[dict]:
     if not value:
         raise empty_content(param)
     content = [clean_conversation_part(p, path(param, i)) for i, p in enumerate(value)]
-    length = sum(len(p["text"]) for p in content if p["type"] in ("input_text", "output_text"))
-    limit = app_settings.MAX_TEXT_LENGTH
-    if length > limit:
-        raise ValidationError(
-            f"Invalid '{param}': the message has {length} characters of text; "
-            f"the limit is {limit}.",
-            param,
-            "string_above_max_length",
-        )
+    check_text_limit(
+        sum(len(p["text"]) for p in content if p["type"] in ("input_text", "output_text")), param
+    )
     return content
 
 
