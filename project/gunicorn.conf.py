@@ -10,6 +10,7 @@ nothing and worsened p99, and threaded workers collapsed SQLite throughput
 slow clients: a sync worker is held for the whole of a slow upload.
 """
 
+import gc
 import os
 
 # PostgreSQL: one persistent connection per worker, not checked with a round trip
@@ -28,3 +29,15 @@ graceful_timeout = 10
 accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "warning")
+
+
+def post_worker_init(worker):
+    """Leave what the worker loaded at start out of the garbage collector's full passes.
+
+    Loading Django, DRF and the app leaves about 87,000 objects that every full
+    collection walks again for nothing: about 30 ms each, one in some 2,000 API
+    requests, so about 15 us a request, or 4% of an API request's instructions
+    (60,000 of 1.4 million; bench/, callgrind). The floor, which allocates
+    little, was not measurably affected.
+    """
+    gc.freeze()

@@ -1,6 +1,8 @@
-"""The demo site's production profile passes Django's deployment checks."""
+"""The demo site's production profile: Django's deployment checks, gunicorn's configuration."""
 
+import gc
 import os
+import runpy
 import secrets
 import subprocess
 import sys
@@ -30,3 +32,15 @@ def test_refuses_to_start_without_a_secret():
     result = run_check(DJANGO_ALLOWED_HOSTS="api.example.com")
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_gunicorn_workers_freeze_what_they_loaded(monkeypatch):
+    monkeypatch.delenv("DATABASE_HEALTH_CHECKS", raising=False)  # the file sets a default
+    config = runpy.run_path(str(ROOT / "project" / "gunicorn.conf.py"))
+    gc.unfreeze()
+    try:
+        config["post_worker_init"](worker=None)
+        # This process has loaded Django, DRF and the app, as a worker has by then.
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
