@@ -2,11 +2,14 @@
 
 import json
 
+import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
 from threads_app import signals
 from threads_app.models import Thread
+from threads_app.renderers import JSONRenderer
+from threads_app.views import MessageViewSet
 
 from .conftest import url
 from .test_api import make_message, make_thread
@@ -90,3 +93,24 @@ def test_host_authentication_classes(user, settings):
     refused = client.post(url("thread-list"), "{}", content_type="application/json")
     assert refused.status_code == 403
     assert "CSRF" in refused.json()["error"]["message"]
+
+
+class IndentedJSON(JSONRenderer):
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2)
+
+
+def test_a_renderer_of_the_hosts_renders_every_answer(api, monkeypatch):
+    thread = make_thread(api)
+    monkeypatch.setattr(MessageViewSet, "renderer_classes", [IndentedJSON])
+    messages = url("message-list", thread_id=thread["id"])
+    created = api.post(messages, json.dumps({"role": "user", "content": "hi"}),
+                       content_type="application/json")
+    detail = url("message-detail", thread_id=thread["id"], message_id=created.json()["id"])
+    answers = [created, api.get(messages), api.get(detail), api.get(messages + "?after=nope")]
+    for response in answers:
+        assert response["content-type"] == "application/json; charset=utf-8"
+        assert response.content.startswith(b'{\n  "')  # indented: this renderer's work
+    assert [response.status_code for response in answers] == [200, 200, 200, 400]

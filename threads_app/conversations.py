@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from . import signals, validation
 from .deletion import delete_message, delete_thread
@@ -114,18 +114,18 @@ class ConversationAPIViewSet(ThreadsAPIViewSet):
 
 
 class ConversationViewSet(ConversationAPIViewSet):
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_conversation_create(self.get_body())
         with transaction.atomic():
             thread = Thread.objects.create(owner=self.get_owner(), metadata=fields["metadata"])
             self.notify(signals.thread_created, thread)
             self.store_items(thread, fields["items"])
-            return Response(conversation_object(thread))
+            return self.respond(conversation_object(thread))
 
-    def retrieve(self, request: Request, conversation_id: str) -> Response:
-        return Response(conversation_object(self.get_thread()))
+    def retrieve(self, request: Request, conversation_id: str) -> HttpResponse:
+        return self.respond(conversation_object(self.get_thread()))
 
-    def partial_update(self, request: Request, conversation_id: str) -> Response:
+    def partial_update(self, request: Request, conversation_id: str) -> HttpResponse:
         self.get_conversation_id()
         changes = validation.clean_conversation_update(self.get_body())
         with transaction.atomic():
@@ -133,14 +133,14 @@ class ConversationViewSet(ConversationAPIViewSet):
             thread.metadata = changes["metadata"]
             thread.save(update_fields=["metadata"])
             self.notify(signals.thread_updated, thread)
-            return Response(conversation_object(thread))
+            return self.respond(conversation_object(thread))
 
-    def destroy(self, request: Request, conversation_id: str) -> Response:
+    def destroy(self, request: Request, conversation_id: str) -> HttpResponse:
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
-            return Response(deleted_object(self.get_conversation_id(), "conversation"))
+            return self.respond(deleted_object(self.get_conversation_id(), "conversation"))
 
 
 class ItemViewSet(ConversationAPIViewSet):
@@ -153,16 +153,16 @@ class ItemViewSet(ConversationAPIViewSet):
             raise NotFound(f"No item found with id '{item_id}'.")
         return row
 
-    def create(self, request: Request, conversation_id: str) -> Response:
+    def create(self, request: Request, conversation_id: str) -> HttpResponse:
         self.get_conversation_id()
         self.get_include()
         items = validation.clean_items_create(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             rows = self.store_items(thread, items)
-            return Response(list_object([item_object(row) for row in rows], has_more=False))
+            return self.respond(list_object([item_object(row) for row in rows], has_more=False))
 
-    def list(self, request: Request, conversation_id: str) -> Response:
+    def list(self, request: Request, conversation_id: str) -> HttpResponse:
         thread = self.get_thread()
         self.get_include()
         rows = Message.objects.filter(thread=thread)
@@ -172,17 +172,19 @@ class ItemViewSet(ConversationAPIViewSet):
             lambda object_id, param: cursor_position(rows, thread.public_id, object_id, param),
         )
         page = paginator.paginate_queryset(rows, page_request)
-        return paginator.get_paginated_response([item_object(row) for row in page.items], page)
+        return self.respond(
+            paginator.get_paginated_data([item_object(row) for row in page.items], page)
+        )
 
-    def retrieve(self, request: Request, conversation_id: str, item_id: str) -> Response:
+    def retrieve(self, request: Request, conversation_id: str, item_id: str) -> HttpResponse:
         thread = self.get_thread()
         self.get_include()
-        return Response(item_object(self.get_item(thread)))
+        return self.respond(item_object(self.get_item(thread)))
 
-    def destroy(self, request: Request, conversation_id: str, item_id: str) -> Response:
+    def destroy(self, request: Request, conversation_id: str, item_id: str) -> HttpResponse:
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             row = self.get_item(thread)
             delete_message(thread, row)
             self.notify(signals.message_deleted, row)
-            return Response(conversation_object(thread))
+            return self.respond(conversation_object(thread))

@@ -15,7 +15,6 @@ from django.db.models import BigIntegerField, BooleanField, F, QuerySet, Subquer
 from django.db.models.expressions import BaseExpression, Expression
 from django.db.models.functions import Coalesce
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from .conf import app_settings
 from .exceptions import BadRequest
@@ -62,8 +61,8 @@ class CursorPagination:
     ordering_field = "seq"
     # The column every page is filtered on by equality (a message's thread, a
     # thread's owner). Ordering by it first asks for the index led by it rather
-    # than the primary key of `seq`; see `ContainerKey` in views.py for what
-    # PostgreSQL's planner needs beyond that.
+    # than the primary key of `seq`; see `InPartition` for what PostgreSQL's
+    # planner needs beyond that.
     partition_field: str | None = None
     id_prefix: str = ""  # what a cursor's ID must begin with; empty: any ID
     cursor_params = ("after", "before")
@@ -136,8 +135,8 @@ class CursorPagination:
             rows.reverse()
         return Page(rows, has_more)
 
-    def get_paginated_response(self, data: list[dict[str, Any]], page: Page) -> Response:
-        return Response(list_object(data, page.has_more))
+    def get_paginated_data(self, data: list[dict[str, Any]], page: Page) -> dict[str, Any]:
+        return list_object(data, page.has_more)
 
 
 class MessagePagination(CursorPagination):

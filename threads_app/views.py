@@ -8,13 +8,13 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
 from django.db.transaction import TransactionManagementError
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from rest_framework import viewsets
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import signals, validation
@@ -32,7 +32,7 @@ from .pagination import (
     ThreadPagination,
     cursor_subquery,
 )
-from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer
+from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer, RenderedResponse
 from .representation import (
     deleted_object,
     message_object,
@@ -104,6 +104,11 @@ class APIMixin:
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         self.check_body_size(request)
+
+    def respond(self, data: Any, status: int = 200) -> HttpResponse:
+        """``data`` as the answer, rendered now by the negotiated renderer."""
+        renderer, media_type = self.request.accepted_renderer, self.request.accepted_media_type
+        return RenderedResponse(data, renderer, media_type, status)
 
     def initialize_request(self, request, *args, **kwargs):
         # Set before anything can fail, so that every answer and log line carries it.
@@ -254,7 +259,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         to_object: Callable[[Any], dict[str, Any]],
         select: Callable[[QuerySet], QuerySet] = lambda rows: rows,
         check_container: Callable[[], object] = lambda: None,
-    ) -> Response:
+    ) -> HttpResponse:
         """A page of ``live_for(owner, container, key)`` in one query, cursors resolved inside it.
 
         A missing container (the query finds its thread itself), a key that no
@@ -301,7 +306,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             )
             if page is None:
                 page = paginator.paginate_queryset(select(self.filter_queryset(live)), page_request)
-        return paginator.get_paginated_response([to_object(row) for row in page.items], page)
+        return self.respond(
+            paginator.get_paginated_data([to_object(row) for row in page.items], page)
+        )
 
     def fetch(
         self, shape: Any, build: Callable[[dict[str, Any]], QuerySet], values: dict[str, Any]
@@ -361,13 +368,13 @@ class ThreadViewSet(ThreadsAPIViewSet):
     def get_queryset(self) -> QuerySet:
         return Thread.objects.filter(owner=self.get_owner())
 
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request) -> HttpResponse:
         container = Tombstone.owner_container(self.get_owner().pk)
         return self.list_page(
             lambda owner, _, key: self.get_queryset(), container, thread_object
         )
 
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_thread_create(self.get_body())
         now = timezone.now()
         with transaction.atomic():
@@ -384,12 +391,12 @@ class ThreadViewSet(ThreadsAPIViewSet):
             self.notify(signals.thread_created, thread)
             for message in messages:
                 self.notify(signals.message_created, message)
-            return Response(thread_object(thread))
+            return self.respond(thread_object(thread))
 
-    def retrieve(self, request: Request, thread_id: str) -> Response:
-        return Response(thread_object(self.get_thread()))
+    def retrieve(self, request: Request, thread_id: str) -> HttpResponse:
+        return self.respond(thread_object(self.get_thread()))
 
-    def partial_update(self, request: Request, thread_id: str) -> Response:
+    def partial_update(self, request: Request, thread_id: str) -> HttpResponse:
         self.get_thread_id()
         changes = validation.clean_thread_update(self.get_body())
         with transaction.atomic():
@@ -399,14 +406,14 @@ class ThreadViewSet(ThreadsAPIViewSet):
             if changes:
                 thread.save(update_fields=list(changes))
                 self.notify(signals.thread_updated, thread)
-            return Response(thread_object(thread))
+            return self.respond(thread_object(thread))
 
-    def destroy(self, request: Request, thread_id: str) -> Response:
+    def destroy(self, request: Request, thread_id: str) -> HttpResponse:
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
-            return Response(deleted_object(thread_id, "thread"))
+            return self.respond(deleted_object(thread_id, "thread"))
 
 
 class MessageViewSet(ThreadsAPIViewSet):
@@ -440,7 +447,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             raise NotFound(f"No message found with id '{message_id}'.")
         return message
 
-    def list(self, request: Request, thread_id: str) -> Response:
+    def list(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         return self.list_page(
             messages_in_thread,
@@ -450,7 +457,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             check_container=self.get_thread,
         )
 
-    def create(self, request: Request, thread_id: str) -> Response:
+    def create(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         fields = validation.clean_message_create(self.get_body())
         now = timezone.now()
@@ -459,14 +466,14 @@ class MessageViewSet(ThreadsAPIViewSet):
         if isinstance(owner, int):
             # The thread found, locked and written into in one statement (see statements.py),
             # which commits at once: the answer is built first, so nothing fails after it.
-            answer = message_object(message, thread_id)
+            answer = self.respond(message_object(message, thread_id))
             inserted = self.inserts[key is not None].insert(
                 message, {"owner": owner, "container": thread_id, "key": key}
             )
             if inserted:
                 key_confirmed(request)
                 self.notify(signals.message_created, message)
-                return Response(answer)
+                return answer
         confirm_key(request)
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
@@ -474,9 +481,9 @@ class MessageViewSet(ThreadsAPIViewSet):
                 thread=thread, created_at=now, completed_at=now, **fields
             )
             self.notify(signals.message_created, message)
-            return Response(message_object(message, thread.public_id))
+            return self.respond(message_object(message, thread.public_id))
 
-    def retrieve(self, request: Request, thread_id: str, message_id: str) -> Response:
+    def retrieve(self, request: Request, thread_id: str, message_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         try:
             message_id = self.get_message_id()
@@ -501,9 +508,9 @@ class MessageViewSet(ThreadsAPIViewSet):
             self.get_thread()
             raise NotFound(f"No message found with id '{message_id}'.")
         key_confirmed(request)
-        return Response(message_object_from_row(row, thread_id))
+        return self.respond(message_object_from_row(row, thread_id))
 
-    def partial_update(self, request: Request, thread_id: str, message_id: str) -> Response:
+    def partial_update(self, request: Request, thread_id: str, message_id: str) -> HttpResponse:
         self.get_thread_id()
         self.get_message_id()
         changes = validation.clean_message_update(self.get_body())
@@ -515,12 +522,12 @@ class MessageViewSet(ThreadsAPIViewSet):
             if changes:
                 message.save(update_fields=list(changes))
                 self.notify(signals.message_updated, message)
-            return Response(message_object(message, thread.public_id))
+            return self.respond(message_object(message, thread.public_id))
 
-    def destroy(self, request: Request, thread_id: str, message_id: str) -> Response:
+    def destroy(self, request: Request, thread_id: str, message_id: str) -> HttpResponse:
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
             message = self.get_message(thread)
             delete_message(thread, message)
             self.notify(signals.message_deleted, message)
-            return Response(deleted_object(message.public_id, "thread.message"))
+            return self.respond(deleted_object(message.public_id, "thread.message"))
