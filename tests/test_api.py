@@ -170,6 +170,13 @@ class TestMessages:
         detail = url("message-detail", thread_id=thread["id"], message_id=message["id"])
         assert api.get(detail).json() == message
 
+    def test_retrieve_ignores_the_filters_of_a_list(self, api):
+        thread = make_thread(api)
+        message = make_message(api, thread["id"])
+        detail = url("message-detail", thread_id=thread["id"], message_id=message["id"])
+        for query in ("", "?run_id=run_other", "?run_id=run_other&limit=1"):
+            assert api.get(detail + query).json() == message
+
     def test_string_and_part_content_are_stored_alike(self, api):
         thread = make_thread(api)
         a = make_message(api, thread["id"], content="Hi")

@@ -311,13 +311,17 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         )
 
     def fetch(
-        self, shape: Any, build: Callable[[dict[str, Any]], QuerySet], values: dict[str, Any]
+        self, shape: Any, build: Callable[[dict[str, Any]], QuerySet], values: dict[str, Any],
+        filtered: bool = True,
     ) -> list:
-        """The rows of ``build(values)``; from a compiled statement when nothing else varies."""
+        """The rows of ``build(values)``; from a compiled statement when nothing else varies.
+
+        ``filtered``: whether ``build`` applies the filters of the query string,
+        whose values a compiled statement does not take.
+        """
         filters = getattr(getattr(self, "filterset_class", None), "base_filters", {})
-        query = self.request.query_params
         if (self.statements is None or not isinstance(values["owner"], int)
-                or any(name in query for name in filters)):
+                or (filtered and any(name in self.request.query_params for name in filters))):
             return list(build(values))
         stand_ins = {name: STAND_INS[name] for name, value in values.items() if value is not None}
         return self.statements.rows(shape, build, stand_ins, values)
@@ -501,6 +505,7 @@ class MessageViewSet(ThreadsAPIViewSet):
                 .filter(public_id=values["message"])
             )[:1],
             values,
+            filtered=False,
         )
         row = rows[0] if rows else None
         if row is None:
