@@ -33,9 +33,11 @@ class RenderedResponse(HttpResponse):
     """
 
     def __init__(self, data: Any, renderer: BaseRenderer, media_type: str, status: int = 200):
+        content_type = media_type
         if renderer.charset:
-            media_type = f"{media_type}; charset={renderer.charset}"
-        super().__init__(renderer.render(data, media_type), content_type=media_type, status=status)
+            content_type = f"{media_type}; charset={renderer.charset}"
+        body = renderer.render(data, media_type)
+        super().__init__(body, content_type=content_type, status=status)
         self.data = data
 
 
