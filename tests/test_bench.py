@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 
 from bench.floor import canned_body
+from bench.instructions import CASES, requester
 from bench.seed import seed_thread
 from threads_app.models import Message, Thread
 
@@ -46,3 +47,12 @@ def test_floor_answers_json_of_the_size_asked(size, settings):
     assert len(response.content) == max(size, 31)
     assert response.json()["object"] == "floor"
     assert canned_body(size) == response.content
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", CASES)
+def test_every_case_of_the_instruction_count_is_answered(case, settings):
+    settings.ROOT_URLCONF = "bench.urls"
+    answer = requester(case)
+    for _ in range(3):
+        answer()  # fails unless the answer is a 200

@@ -1,0 +1,129 @@
+"""Instructions per request, counted by valgrind: a figure the machine's noise does not move.
+
+    DATABASE_URL=postgres://... python -m bench.instructions [floor list retrieve create]
+
+Each case runs in one process through Django's WSGI handler, configured by
+project/gunicorn.conf.py as a gunicorn worker is (its environment, its
+``post_worker_init``), under ``valgrind --tool=callgrind`` twice: with
+a few requests and with ``--requests`` more. The difference, divided by
+``--requests``, is one request's instructions without the start-up. Counted
+in user space only: the kernel's share of a round trip to PostgreSQL does not
+show. DATABASE_URL picks the database (the demo's SQLite file by default),
+which is migrated and gets a user, an API key and a thread of 50 messages of
+its own.
+"""
+
+import argparse
+import io
+import os
+import re
+import runpy
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ("floor", "list", "retrieve", "create")
+WARM_UP = 100
+BASELINE = 50
+
+
+def requester(case: str) -> Callable[[], None]:
+    """A function that answers one request of ``case`` through the WSGI handler."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.core.management import call_command
+
+    from threads_app.models import APIKey, Message, Thread
+
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench-instructions")
+    secret = APIKey.generate(user, name="instructions")[1]
+    thread = Thread.objects.filter(owner=user).first()
+    if thread is None:
+        thread = Thread.objects.create(owner=user)
+        for i in range(50):
+            Message.objects.create(thread=thread, role="user", content=[
+                {"type": "text", "text": {"value": f"{i}: " + "lorem ipsum " * 12,
+                                          "annotations": []}}])
+    middle = Message.objects.filter(thread=thread).order_by("seq")[25].public_id
+    messages = f"/v1/threads/{thread.public_id}/messages"
+    body = b'{"role": "user", "content": "' + b"lorem ipsum " * 12 + b'"}'
+    method, path, query, data = {
+        "floor": ("GET", "/bench/floor", "bytes=600", b""),
+        "list": ("GET", messages, "limit=20", b""),
+        "retrieve": ("GET", f"{messages}/{middle}", "", b""),
+        "create": ("POST", messages, "", body),
+    }[case]
+    handler = WSGIHandler()
+
+    def start_response(status: str, headers: list) -> None:
+        assert status.startswith("200"), status
+
+    def one() -> None:
+        environ = {
+            "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1:8000",
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(data),
+            "CONTENT_LENGTH": str(len(data)), "CONTENT_TYPE": "application/json",
+            "HTTP_AUTHORIZATION": f"Bearer {secret}",
+        }
+        response = handler(environ, start_response)
+        b"".join(response)
+        response.close()
+
+    return one
+
+
+def serve(case: str, requests: int) -> None:
+    worker = runpy.run_path(str(ROOT / "project" / "gunicorn.conf.py"))  # before Django reads
+    one = requester(case)
+    worker["post_worker_init"](None)
+    for _ in range(WARM_UP):
+        one()
+    for _ in range(requests):
+        one()
+
+
+def counted(case: str, requests: int) -> int:
+    """Instructions of a whole process that answers ``requests`` of ``case`` after warming up."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "callgrind.out"
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+             sys.executable, "-m", "bench.instructions", "--serve", case, str(requests)],
+            cwd=ROOT, check=True, capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        return int(re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE).group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("cases", nargs="*", help=f"any of {', '.join(CASES)} (default: all)")
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--serve", nargs=2, metavar=("CASE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    if unknown := set(args.cases) - set(CASES):
+        parser.error(f"unknown case: {', '.join(sorted(unknown))}")
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed: apt-get install valgrind")
+    for case in args.cases or CASES:
+        extra = counted(case, BASELINE + args.requests) - counted(case, BASELINE)
+        print(f"{case:10} {extra / args.requests / 1e6:.3f} M instructions a request", flush=True)
+
+
+if __name__ == "__main__":
+    main()
