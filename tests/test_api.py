@@ -393,6 +393,14 @@ class TestErrorsEverywhere:
     def test_delete_collection_not_allowed(self, api):
         assert_error(api.delete(url("thread-list")), 405)
 
+    def test_method_not_allowed_names_the_allowed_ones(self, api):
+        messages = url("message-list", thread_id=make_thread(api)["id"])
+        response = api.put(messages)
+        assert_error(response, 405)
+        assert set(response["Allow"].split(", ")) == {"GET", "POST", "HEAD"}
+        # Only a 405 lists them, as HTTP asks; OpenAI's answers had no Allow either.
+        assert "Allow" not in api.get(messages)
+
     def test_unexpected_exception_is_a_500_envelope(self, api, monkeypatch):
         def explode(*args, **kwargs):
             raise RuntimeError("internal detail that must not leak")

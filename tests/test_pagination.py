@@ -118,3 +118,14 @@ def test_limit_bounds_are_settings(api, same_second_thread, settings):
     settings.THREADS_APP = {"DEFAULT_PAGE_SIZE": 3, "MAX_PAGE_SIZE": 5}
     assert len(fetch(api, thread_id)["data"]) == 3
     assert_error(api.get(url("message-list", thread_id=thread_id), {"limit": 6}), 400, "limit")
+
+
+def test_settings_read_once_still_follow_a_change(api, same_second_thread, settings):
+    # The app keeps each value it has read (conf.py): a change must still reach it.
+    thread_id, _ = same_second_thread
+    settings.THREADS_APP = {"DEFAULT_PAGE_SIZE": 2}
+    assert len(fetch(api, thread_id)["data"]) == 2
+    settings.THREADS_APP = {"DEFAULT_PAGE_SIZE": 4}
+    assert len(fetch(api, thread_id)["data"]) == 4
+    settings.THREADS_APP = {}
+    assert len(fetch(api, thread_id)["data"]) == 7  # all of them: the default is 20

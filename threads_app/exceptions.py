@@ -83,7 +83,7 @@ def is_database_busy(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and pgconn is not None and pgconn.status != 0
 
 
-def translate_drf_exception(exc: drf.APIException, request: Any) -> Response:
+def translate_drf_exception(exc: drf.APIException, request: Any, view: Any) -> Response:
     headers: dict[str, str] = {}
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
@@ -101,8 +101,10 @@ def translate_drf_exception(exc: drf.APIException, request: Any) -> Response:
     if isinstance(exc, drf.PermissionDenied):
         return error_response(403, str(exc.detail))
     if isinstance(exc, drf.MethodNotAllowed):
+        if view is not None:
+            headers["Allow"] = ", ".join(view.allowed_methods)
         return error_response(
-            405, f"Method {request.method} is not allowed for {request.path}."
+            405, f"Method {request.method} is not allowed for {request.path}.", headers=headers
         )
     if isinstance(exc, drf.UnsupportedMediaType):
         return error_response(
@@ -137,7 +139,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, ValidationError):
         return error_response(400, exc.message, param=exc.param, code=exc.code)
     if isinstance(exc, drf.APIException):
-        return translate_drf_exception(exc, request)
+        return translate_drf_exception(exc, request, context.get("view"))
     if isinstance(exc, RequestDataTooBig):
         return error_response(413, "The request body is larger than this server accepts.")
     request_id = getattr(request, "request_id", None) if request is not None else None

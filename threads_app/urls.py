@@ -13,18 +13,20 @@ COLLECTION = {"get": "list", "post": "create"}
 OBJECT = {"get": "retrieve", "post": "partial_update", "delete": "destroy"}
 
 urlpatterns = [
-    path("threads", ThreadViewSet.as_view(COLLECTION), name="thread-list"),
-    path("threads/<str:thread_id>", ThreadViewSet.as_view(OBJECT), name="thread-detail"),
-    path(
-        "threads/<str:thread_id>/messages",
-        MessageViewSet.as_view(COLLECTION),
-        name="message-list",
-    ),
+    # Messages first: they are most of the traffic, and each pattern tried before
+    # the one that matches costs a regular-expression match.
     path(
         "threads/<str:thread_id>/messages/<str:message_id>",
         MessageViewSet.as_view(OBJECT),
         name="message-detail",
     ),
+    path(
+        "threads/<str:thread_id>/messages",
+        MessageViewSet.as_view(COLLECTION),
+        name="message-list",
+    ),
+    path("threads", ThreadViewSet.as_view(COLLECTION), name="thread-list"),
+    path("threads/<str:thread_id>", ThreadViewSet.as_view(OBJECT), name="thread-detail"),
     path("conversations", ConversationViewSet.as_view({"post": "create"}),
          name="conversation-list"),
     path("conversations/<str:conversation_id>", ConversationViewSet.as_view(OBJECT),
