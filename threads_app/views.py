@@ -513,9 +513,11 @@ class MessageViewSet(ThreadsAPIViewSet):
                   "key": key}
         rows = self.fetch(
             (type(self), "retrieve", key is not None),
+            # No ordering: the ID is unique, and PostgreSQL would sort the one row
+            # (about 10% of the query's time; pgbench).
             lambda values: message_rows(
                 messages_in_thread(values["owner"], values["container"], values["key"])
-                .filter(public_id=values["message"])
+                .filter(public_id=values["message"]).order_by()
             )[:1],
             values,
             filtered=False,
