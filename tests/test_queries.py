@@ -168,3 +168,22 @@ def test_the_lean_read_path_answers_what_the_model_path_does(api, user):
     assert listed == [created]
     assert retrieved.json() == created
     assert list(retrieved.json()["metadata"]) == ["b", "a"]  # as written, not re-sorted
+
+
+def test_ids_are_found_by_their_unique_index_alone():
+    """No pattern index is kept up beside a unique one (migration 0004): equality needs none."""
+    if connection.vendor != "postgresql":
+        pytest.skip("Django adds pattern indexes on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename LIKE 'threads\\_app\\_%%' "
+            "AND indexdef LIKE '%%varchar_pattern_ops%%'"
+        )
+        assert cursor.fetchall() == []
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned
+        assert "threads_app_message_public_id_key" in (
+            Message.objects.filter(public_id="msg_x").explain()
+        )
+        assert "threads_app_thread_public_id_key" in (
+            Thread.objects.filter(public_id="thread_x").explain()
+        )
