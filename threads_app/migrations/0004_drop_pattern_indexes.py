@@ -56,4 +56,4 @@ class Migration(migrations.Migration):
         ("threads_app", "0003_conversation_items"),
     ]
 
-    operations = [migrations.RunPython(drop, create, elidable=True)]
+    operations = [migrations.RunPython(drop, create)]
