@@ -20,35 +20,27 @@ UNIQUE_TEXT = [
 ]
 
 
-def pattern_indexes(schema_editor, table):
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT indexname FROM pg_indexes "
-            "WHERE schemaname = current_schema() AND tablename = %s "
-            "AND indexdef LIKE '%%varchar_pattern_ops%%'",
-            [table],
-        )
-        return [name for (name,) in cursor.fetchall()]
+def pattern_indexes(apps, schema_editor):
+    """Each field's model and pattern index, named as Django's backend names it."""
+    for model_name, field_name in UNIQUE_TEXT:
+        model = apps.get_model("threads_app", model_name)
+        field = model._meta.get_field(field_name)
+        name = schema_editor._create_index_name(model._meta.db_table, [field.column], "_like")
+        yield model, field, name
 
 
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    quote = schema_editor.quote_name
-    for model_name, _ in UNIQUE_TEXT:
-        table = apps.get_model("threads_app", model_name)._meta.db_table
-        for name in pattern_indexes(schema_editor, table):
-            schema_editor.execute(f"DROP INDEX IF EXISTS {quote(name)}")
+    for _, _, name in pattern_indexes(apps, schema_editor):
+        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
 
 
 def create(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for model_name, field_name in UNIQUE_TEXT:
-        model = apps.get_model("threads_app", model_name)
-        schema_editor.execute(
-            schema_editor._create_like_index_sql(model, model._meta.get_field(field_name))
-        )
+    for model, field, _ in pattern_indexes(apps, schema_editor):
+        schema_editor.execute(schema_editor._create_like_index_sql(model, field))
 
 
 class Migration(migrations.Migration):
