@@ -84,8 +84,10 @@ class UnixSeconds(Func):
     """
 
     output_field = BigIntegerField()
-    # Doubled twice: once for the template, once for the SQL parameter style.
-    sqlite_template = "CAST(strftime('%%%%s', %(expressions)s) AS INTEGER)"
+    # Doubled twice: once for the template, once for the SQL parameter style. Only
+    # the whole seconds of the text: SQLite rounds a fraction of .9995 and up to the
+    # next second, where Python (and PostgreSQL's TRUNC) keep the second it is in.
+    sqlite_template = "CAST(strftime('%%%%s', substr(%(expressions)s, 1, 19)) AS INTEGER)"
     postgresql_template = "TRUNC(EXTRACT(EPOCH FROM %(expressions)s))::bigint"
 
     @staticmethod
