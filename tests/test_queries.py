@@ -8,9 +8,11 @@ as statements, without the BEGIN and COMMIT that frame their transaction.
 """
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
+from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -70,6 +72,27 @@ def test_the_first_request_with_a_key_looks_it_up(api, long_thread, settings):
     lookup, page = count(api, "get", path)
     assert "threads_app_apikey" in lookup
     assert len(count(api, "get", path)) == 1
+
+
+@pytest.mark.parametrize("remembered", [True, False])
+def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, settings, remembered):
+    """Whether the key is remembered or looked up on every request (cache off), the second
+    request of a shape builds no SQL: it runs what the first compiled (statements.py)."""
+    if not remembered:
+        settings.THREADS_APP = {"API_KEY_CACHE_SECONDS": 0}
+        APIKeyAuthentication.remembered.by_digest.clear()
+    thread_id, ids = long_thread
+    paths = [
+        url("message-list", thread_id=thread_id) + "?limit=20",
+        url("message-list", thread_id=thread_id) + f"?limit=20&after={ids[75]}",
+        url("message-detail", thread_id=thread_id, message_id=ids[3]),
+    ]
+    for path in paths:
+        assert api.get(path).status_code == 200
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("SQL built")):
+        for path in paths:
+            # The key's lookup is compiled once too (authentication.py).
+            assert api.get(path).status_code == 200
 
 
 def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):

@@ -64,15 +64,19 @@ def kept_cursor(connection: Any) -> Any:
 
 
 class Statement:
-    """One compiled queryset, with the positions of its variable parameters."""
+    """One compiled queryset, with the positions of its variable parameters.
+
+    A stand-in of None stands for no parameter: the shape fixes that value (no
+    cursor, no key to confirm), and the queryset is built with None for it.
+    """
 
     def __init__(self, queryset: QuerySet, stand_ins: dict[str, Any]) -> None:
         self.compiler = queryset.query.get_compiler(queryset.db)
         self.sql, params = self.compiler.as_sql()
-        names = {value: name for name, value in stand_ins.items()}
+        names = {value: name for name, value in stand_ins.items() if value is not None}
         self.params = list(params)
         self.slots = [names.get(p) if isinstance(p, Hashable) else None for p in params]
-        if {slot for slot in self.slots if slot} != set(stand_ins):
+        if {slot for slot in self.slots if slot} != set(names.values()):
             raise LookupError("a stand-in did not reach the SQL as a parameter")
         self.converters = self.compiler.get_converters(
             [expression for expression, _, _ in self.compiler.select]

@@ -336,7 +336,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         if (self.statements is None or not isinstance(values["owner"], int)
                 or (filtered and any(name in self.request.query_params for name in filters))):
             return list(build(values))
-        stand_ins = {name: STAND_INS[name] for name, value in values.items() if value is not None}
+        stand_ins = {name: None if value is None else STAND_INS[name]
+                     for name, value in values.items()}
         return self.statements.rows(shape, build, stand_ins, values)
 
 
