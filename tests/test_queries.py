@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from threads_app.authentication import APIKeyAuthentication
 from threads_app.models import APIKey, Message, Thread
+from threads_app.statements import StatementCache
 
 from .conftest import url
 from .test_api import make_thread, post
@@ -93,6 +94,21 @@ def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, setti
         for path in paths:
             # The key's lookup is compiled once too (authentication.py).
             assert api.get(path).status_code == 200
+
+
+def test_a_shape_that_cannot_be_built_raises_rather_than_going_slow(db):
+    """Only an untraceable stand-in makes the ORM build a shape on every request."""
+    cache = StatementCache()
+    traced = cache.rows("traced", lambda v: Thread.objects.filter(public_id=v["id"]),
+                        {"id": "\x00stand-in"}, {"id": "thread_none"})
+    assert traced == [] and cache.statement("traced", None, {}, "default") is not None
+    untraced = cache.rows("untraced", lambda v: Thread.objects.filter(public_id="fixed"),
+                          {"id": "\x00stand-in"}, {"id": "thread_none"})
+    assert untraced == [] and cache.statement("untraced", None, {}, "default") is None
+    # Stand-ins that leave out a name the values have: a mistake to see, not to pay for.
+    with pytest.raises(KeyError):
+        cache.rows("mistaken", lambda v: Thread.objects.filter(public_id=v["id"], seq=v["seq"]),
+                   {"id": "\x00stand-in"}, {"id": "thread_none", "seq": 1})
 
 
 def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):

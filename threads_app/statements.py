@@ -63,6 +63,15 @@ def kept_cursor(connection: Any) -> Any:
     return cursor
 
 
+class UntracedStandIn(LookupError):
+    """A stand-in did not reach the compiled SQL as a parameter of its own."""
+
+
+# Why a shape may not compile, in which case the ORM builds it on every request.
+# Any other error of ``build`` is a mistake, and raises.
+UNCOMPILABLE = (UntracedStandIn, TypeError, ValueError)
+
+
 class Statement:
     """One compiled queryset, with the positions of its variable parameters.
 
@@ -77,7 +86,7 @@ class Statement:
         self.params = list(params)
         self.slots = [names.get(p) if isinstance(p, Hashable) else None for p in params]
         if {slot for slot in self.slots if slot} != set(names.values()):
-            raise LookupError("a stand-in did not reach the SQL as a parameter")
+            raise UntracedStandIn("a stand-in did not reach the SQL as a parameter")
         self.converters = self.compiler.get_converters(
             [expression for expression, _, _ in self.compiler.select]
         )
@@ -122,7 +131,7 @@ class StatementCache:
         if shape not in statements:
             try:
                 statements[shape] = Statement(build(stand_ins), stand_ins)
-            except (LookupError, TypeError, ValueError):
+            except UNCOMPILABLE:
                 statements[shape] = None
         return statements[shape]
 
@@ -189,7 +198,7 @@ class InsertUnder:
                   if not field.primary_key and field is not parent_key and not field.generated]
         try:
             parent = Statement(self.build_parent(self.stand_ins).order_by(), self.stand_ins)
-        except (LookupError, TypeError, ValueError):
+        except UNCOMPILABLE:
             return None
         select = parent.sql.removeprefix("SELECT ")
         if select == parent.sql or len(parent.compiler.select) != 1:
