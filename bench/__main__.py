@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .cpu import GROUPS, CPUSplit, per_request_us
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SIZES = [100, 100_000, 1_000_000]
@@ -219,6 +221,15 @@ def wrk(
     }
 
 
+def wrk_split(server: Server, *args: Any) -> dict[str, Any]:
+    """:func:`wrk`'s figures, with the CPU seconds the run cost by group (see bench/cpu.py)."""
+    split = CPUSplit([server.process.pid, *server.worker_pids()])
+    split.start()
+    run = wrk(*args)
+    run["cpu_seconds"] = split.stop()
+    return run
+
+
 def message_body(i: int) -> dict[str, Any]:
     return {"role": "user", "content": f"Benchmark message {i}: " + "lorem ipsum " * 12}
 
@@ -260,8 +271,8 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
         assert len(request(floor_url, method, body, key)) == size
         log(f"  wrk {name}: {turns} turns of {turn_seconds}s, each followed by its floor")
         runs = [
-            (wrk(url, method, body, key, turn_seconds, connections),
-             wrk(floor_url, method, body, key, turn_seconds, connections))
+            (wrk_split(server, url, method, body, key, turn_seconds, connections),
+             wrk_split(server, floor_url, method, body, key, turn_seconds, connections))
             for _ in range(turns)
         ]
         ratios = sorted(endpoint["rps"] / floor["rps"] for endpoint, floor in runs)
@@ -284,13 +295,19 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
 
 
 def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Several wrk runs as one: requests per second over all, the median p50 and p99."""
+    """Several wrk runs as one: requests per second over all, the median p50 and p99,
+    and the CPU a request cost over all."""
+    requests = sum(run["requests"] for run in runs)
     return {
         "rps": round(statistics.mean(run["rps"] for run in runs), 1),
         "p50_ms": statistics.median(run["p50_ms"] for run in runs),
         "p99_ms": statistics.median(run["p99_ms"] for run in runs),
-        "requests": sum(run["requests"] for run in runs),
+        "requests": requests,
         "errors": sum(run["errors"] for run in runs),
+        "cpu_us": per_request_us(
+            {group: sum(run["cpu_seconds"][group] for run in runs) for group in GROUPS},
+            requests,
+        ),
     }
 
 
@@ -335,6 +352,10 @@ def run_database(name: str, url: str, sizes: list[int], args: argparse.Namespace
         measured["memory"] = walk_memory(server, measured)
     measured.pop("secret")
     return measured
+
+
+def cpu_row(by_group: dict[str, Any]) -> str:
+    return " ".join(f"{by_group[group]:>8}" for group in GROUPS)
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -388,6 +409,15 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{e['p99_ms']:>6.1f} {f['rps']:>8.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} "
                 f"{r['ratio']:>6.2f} {f'{low:.2f}-{high:.2f}':>10} {target:>6}{errors}"
             )
+        print(
+            "\nCPU per request (us), endpoint | its floor: the server's workers, the database,"
+            " wrk, and the rest of the machine (the kernel's threads, other services)"
+        )
+        heading = {group: group for group in GROUPS}
+        print(f"{'endpoint':<28} {cpu_row(heading)} | {cpu_row(heading)}")
+        for case, r in t["cases"].items():
+            endpoint, floor = r["endpoint"]["cpu_us"], r["floor"]["cpu_us"]
+            print(f"{case:<28} {cpu_row(endpoint)} | {cpu_row(floor)}")
         print("\nQueries per request (authentication included)")
         for case, q in result["queries"].items():
             print(f"  {case:<30} {q['queries']}")

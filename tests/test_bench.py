@@ -1,8 +1,14 @@
 """The benchmark's own parts: its seeding must make messages the API serves as it would its own."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 from django.test import Client
 
+from bench.cpu import GROUPS, CPUSplit, per_request_us, process_seconds
 from bench.floor import canned_body
 from bench.instructions import CASES, requester
 from bench.seed import seed_thread
@@ -56,3 +62,46 @@ def test_every_case_of_the_instruction_count_is_answered(case, settings):
     answer = requester(case)
     for _ in range(3):
         answer()  # fails unless the answer is a 200
+
+
+def burn(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+BURN_IN_CHILD = """
+import time
+end = time.process_time() + 0.3
+while time.process_time() < end:
+    pass
+"""
+
+
+def test_cpu_split_charges_each_group_with_its_own_time():
+    # This process stands for the server's worker; a child that burns CPU and
+    # ends, for the load client.
+    split = CPUSplit([os.getpid()])
+    split.start()
+    burn(0.3)
+    subprocess.run([sys.executable, "-c", BURN_IN_CHILD], check=True)
+    spent = split.stop()
+    assert set(spent) == set(GROUPS)
+    # Ticks are 10 ms; the child also spends some time starting Python.
+    assert 0.25 <= spent["workers"] <= 0.6
+    assert spent["client"] >= 0.25
+    assert all(seconds >= 0 for seconds in spent.values())
+
+
+def test_cpu_per_request_in_microseconds():
+    seconds = {"workers": 0.5, "database": 0.25, "client": 0.1, "rest": 0.0}
+    assert per_request_us(seconds, 1000) == {
+        "workers": 500, "database": 250, "client": 100, "rest": 0
+    }
+
+
+def test_a_process_that_is_gone_has_spent_nothing():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert process_seconds(child.pid) == 0.0
+    assert process_seconds(os.getpid()) > 0
