@@ -5,8 +5,9 @@ For each database (SQLite, then PostgreSQL if reachable) it runs
 thread size, queries per request, query plans), then serves the same database
 with the production server (gunicorn, ``project/gunicorn.conf.py``) and loads
 it from wrk, a separate process: each endpoint, then the floor view answering
-a body of the same size, in three turns, so that each ratio comes from one run
-and a turn's drift in the machine's speed touches both sides. Last, a client
+a body of the same size, then the same view after one query (bench/floor.py),
+in three turns, so that each ratio comes from one run and a turn's drift in
+the machine's speed touches every side. Last, a client
 walks the largest thread with the SDK's auto-pager while the workers' peak
 memory is read from /proc. It prints a table and writes JSON to bench/results/.
 
@@ -49,8 +50,12 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/threads_app_bench"
 SETTINGS = "bench.settings"
 # The issue's targets: throughput as a fraction of the floor.
 TARGETS = {"create message": 0.35, "list 20 messages": 0.5, "retrieve message": 0.6}
-# wrk runs per endpoint, each followed by one of its floor.
+# wrk runs per endpoint, each followed by one of each floor.
 WRK_TURNS = 3
+# What each turn runs: the endpoint; the floor (bench/floor.py), which the targets are
+# ratios to; and the floor after one query, which shows what a round trip to the
+# database costs by itself, apart from the app.
+REFERENCES = ("endpoint", "floor", "query_floor")
 
 
 def log(text: str) -> None:
@@ -235,7 +240,7 @@ def message_body(i: int) -> dict[str, Any]:
 
 
 def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[str, Any]:
-    """Each endpoint under load, then the floor with a body of the same size, back to back."""
+    """Each endpoint under load, then both floors with a body of the same size, back to back."""
     key = prepared["secret"]
     largest = prepared["threads"][max(prepared["threads"], key=int)]
     api = f"{server.base}/v1"
@@ -268,21 +273,30 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
         for _ in range(20):  # warm up every worker on this path, and learn the answer's size
             size = len(request(url, method, body, key))
         floor_url = f"{server.base}/bench/floor?bytes={size}"
-        assert len(request(floor_url, method, body, key)) == size
-        log(f"  wrk {name}: {turns} turns of {turn_seconds}s, each followed by its floor")
+        query_floor_url = f"{server.base}/bench/floor-query?bytes={size}"
+        for reference in (floor_url, query_floor_url):
+            for _ in range(20):
+                assert len(request(reference, method, body, key)) == size
+        log(f"  wrk {name}: {turns} turns of {turn_seconds}s, each followed by both floors")
         runs = [
-            (wrk_split(server, url, method, body, key, turn_seconds, connections),
-             wrk_split(server, floor_url, method, body, key, turn_seconds, connections))
+            {
+                "endpoint": wrk_split(server, url, method, body, key, turn_seconds, connections),
+                "floor": wrk_split(server, floor_url, method, body, key, turn_seconds, connections),
+                "query_floor": wrk_split(
+                    server, query_floor_url, method, body, key, turn_seconds, connections
+                ),
+            }
             for _ in range(turns)
         ]
-        ratios = sorted(endpoint["rps"] / floor["rps"] for endpoint, floor in runs)
         results[name] = {
             "body_bytes": size,
-            "endpoint": combined([endpoint for endpoint, _ in runs]),
-            "floor": combined([floor for _, floor in runs]),
-            "ratio": round(statistics.median(ratios), 3),
-            "ratio_range": [round(ratios[0], 3), round(ratios[-1], 3)],
-            "turns": [{"endpoint": e, "floor": f} for e, f in runs],
+            **{part: combined([run[part] for run in runs]) for part in REFERENCES},
+            # The target's ratio; the endpoint's to the floor after one query; and
+            # that floor's own, the most any endpoint with one query could reach.
+            **ratio(runs, "ratio", of="endpoint", to="floor"),
+            **ratio(runs, "ratio_to_query_floor", of="endpoint", to="query_floor"),
+            **ratio(runs, "query_floor_ratio", of="query_floor", to="floor"),
+            "turns": runs,
             "target": TARGETS.get(name),
         }
     return {
@@ -291,6 +305,15 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
         "seconds": turn_seconds * turns,
         "turns": turns,
         "cases": results,
+    }
+
+
+def ratio(runs: list[dict[str, Any]], name: str, of: str, to: str) -> dict[str, Any]:
+    """``of``'s requests a second over ``to``'s, turn by turn, as ``name``: median and range."""
+    turns = sorted(run[of]["rps"] / run[to]["rps"] for run in runs)
+    return {
+        name: round(statistics.median(turns), 3),
+        f"{name}_range": [round(turns[0], 3), round(turns[-1], 3)],
     }
 
 
@@ -354,6 +377,10 @@ def run_database(name: str, url: str, sizes: list[int], args: argparse.Namespace
     return measured
 
 
+def span(low_high: list[float]) -> str:
+    return f"{low_high[0]:.2f}-{low_high[1]:.2f}"
+
+
 def cpu_row(by_group: dict[str, Any]) -> str:
     return " ".join(f"{by_group[group]:>8}" for group in GROUPS)
 
@@ -392,8 +419,8 @@ def print_report(report: dict[str, Any]) -> None:
         t = result["throughput"]
         print(
             f"\nHTTP throughput: gunicorn, {t['workers']} sync workers; "
-            f"wrk -c{t['connections']}, {t['seconds']} s each for endpoint and floor, "
-            f"in {t['turns']} turns; the ratio is the median turn's (and the range)"
+            f"wrk -c{t['connections']}, {t['seconds']} s each for endpoint and each floor, "
+            f"in {t['turns']} turns; a ratio is the median turn's (and the range)"
         )
         print(
             f"{'endpoint':<28} {'bytes':>6} {'req/s':>7} {'p50':>6} {'p99':>6} "
@@ -403,21 +430,36 @@ def print_report(report: dict[str, Any]) -> None:
             e, f = r["endpoint"], r["floor"]
             target = f"{r['target']:.2f}" if r["target"] else "-"
             errors = f"  ({e['errors']} errors)" if e["errors"] else ""
-            low, high = r["ratio_range"]
             print(
                 f"{case:<28} {r['body_bytes']:>6} {e['rps']:>7.0f} {e['p50_ms']:>6.1f} "
                 f"{e['p99_ms']:>6.1f} {f['rps']:>8.0f} {f['p50_ms']:>6.1f} {f['p99_ms']:>6.1f} "
-                f"{r['ratio']:>6.2f} {f'{low:.2f}-{high:.2f}':>10} {target:>6}{errors}"
+                f"{r['ratio']:>6.2f} {span(r['ratio_range']):>10} {target:>6}{errors}"
             )
         print(
-            "\nCPU per request (us), endpoint | its floor: the server's workers, the database,"
-            " wrk, and the rest of the machine (the kernel's threads, other services)"
+            "\nThe floor after one query (SELECT 1): its ratio to the floor is the most an"
+            " endpoint that makes one query could reach; the endpoint's ratio to it is what"
+            " the app costs beside that query"
+        )
+        print(
+            f"{'endpoint':<28} {'req/s':>7} {'p50':>6} {'p99':>6} {'of floor':>9} {'range':>10}"
+            f" {'endpoint of it':>15} {'range':>10}"
+        )
+        for case, r in t["cases"].items():
+            q = r["query_floor"]
+            print(
+                f"{case:<28} {q['rps']:>7.0f} {q['p50_ms']:>6.1f} {q['p99_ms']:>6.1f}"
+                f" {r['query_floor_ratio']:>9.2f} {span(r['query_floor_ratio_range']):>10}"
+                f" {r['ratio_to_query_floor']:>15.2f} {span(r['ratio_to_query_floor_range']):>10}"
+            )
+        print(
+            "\nCPU per request (us), endpoint | its floor | the floor after one query: the"
+            " server's workers, the database, wrk, and the rest of the machine (the kernel's"
+            " threads, other services)"
         )
         heading = {group: group for group in GROUPS}
-        print(f"{'endpoint':<28} {cpu_row(heading)} | {cpu_row(heading)}")
+        print(f"{'endpoint':<28} " + " | ".join(cpu_row(heading) for _ in REFERENCES))
         for case, r in t["cases"].items():
-            endpoint, floor = r["endpoint"]["cpu_us"], r["floor"]["cpu_us"]
-            print(f"{case:<28} {cpu_row(endpoint)} | {cpu_row(floor)}")
+            print(f"{case:<28} " + " | ".join(cpu_row(r[part]["cpu_us"]) for part in REFERENCES))
         print("\nQueries per request (authentication included)")
         for case, q in result["queries"].items():
             print(f"  {case:<30} {q['queries']}")
@@ -447,7 +489,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument(
         "--duration", type=int, default=None,
-        help="seconds of wrk per endpoint, as many for its floor, in turns",
+        help="seconds of wrk per endpoint, as many for each floor, in turns",
     )
     parser.add_argument("--rounds", type=int, default=None, help="latency samples per case")
     parser.add_argument("--reseed", action="store_true", help="seed again even if data exists")

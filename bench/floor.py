@@ -1,9 +1,19 @@
-"""The floor: what the same server answers with no database and no DRF at all."""
+"""The floors: what the same server answers with no DRF, and with no database or one query.
+
+``floor`` answers a canned body without touching the database: the issue's
+floor. ``floor_with_query`` answers the same body after one trivial query
+(``SELECT 1``) on the worker's kept connection, through the same driver path as
+the app's hot statements: what one round trip to the database costs by itself,
+so that the part of an endpoint's cost that is the app's shows apart from it.
+"""
 
 from functools import lru_cache
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from threads_app.statements import run
 
 PADDING_OVERHEAD = len(b'{"object":"floor","padding":""}')
 
@@ -20,3 +30,10 @@ def floor(request: HttpRequest) -> HttpResponse:
     request.body  # noqa: B018  (read it, as the API must)
     size = int(request.GET.get("bytes", "0"))
     return HttpResponse(canned_body(size), content_type="application/json")
+
+
+@csrf_exempt
+def floor_with_query(request: HttpRequest) -> HttpResponse:
+    """:func:`floor`, after one round trip to the database."""
+    run(connection, "SELECT 1", [])
+    return floor(request)

@@ -54,6 +54,19 @@ def test_floor_answers_json_of_the_size_asked(size, settings):
     assert canned_body(size) == response.content
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_query_floor_answers_the_floors_body_after_one_query(
+    method, settings, django_assert_num_queries
+):
+    settings.ROOT_URLCONF = "bench.urls"
+    with django_assert_num_queries(1) as queries:
+        response = getattr(Client(), method)("/bench/floor-query?bytes=600")
+    assert response.status_code == 200
+    assert response.content == canned_body(600)
+    assert queries.captured_queries[0]["sql"] == "SELECT 1"
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("case", CASES)
 def test_every_case_of_the_instruction_count_is_answered(case, settings):
