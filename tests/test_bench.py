@@ -7,6 +7,7 @@ import sys
 import pytest
 from django.test import Client
 
+from bench.__main__ import ratio
 from bench.cpu import GROUPS, CPUSplit, per_request_us, process_seconds
 from bench.floor import canned_body
 from bench.instructions import CASES, requester
@@ -112,3 +113,19 @@ def test_a_process_that_is_gone_has_spent_nothing():
     child.wait()
     assert process_seconds(child.pid) == 0.0
     assert process_seconds(os.getpid()) > 0
+
+
+def test_ratios_are_taken_turn_by_turn():
+    # Each turn's endpoint against the same turn's reference, never averages against
+    # averages: the machine's speed drifts between turns.
+    runs = [
+        {"endpoint": {"rps": 100}, "floor": {"rps": 400}, "query_floor": {"rps": 200}},
+        {"endpoint": {"rps": 300}, "floor": {"rps": 600}, "query_floor": {"rps": 400}},
+        {"endpoint": {"rps": 200}, "floor": {"rps": 1000}, "query_floor": {"rps": 500}},
+    ]
+    assert ratio(runs, "ratio", of="endpoint", to="floor") == {
+        "ratio": 0.25, "ratio_range": [0.2, 0.5]
+    }
+    assert ratio(runs, "ceiling", of="query_floor", to="floor") == {
+        "ceiling": 0.5, "ceiling_range": [0.5, 0.667]
+    }
