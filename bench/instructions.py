@@ -1,6 +1,6 @@
 """Instructions per request, counted by valgrind: a figure the machine's noise does not move.
 
-    DATABASE_URL=postgres://... python -m bench.instructions [floor list retrieve create]
+    DATABASE_URL=postgres://... python -m bench.instructions [floor floor-query list retrieve create]
 
 Each case runs in one process through Django's WSGI handler, configured by
 project/gunicorn.conf.py as a gunicorn worker is (its environment, its
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES = ("floor", "list", "retrieve", "create")
+CASES = ("floor", "floor-query", "list", "retrieve", "create")
 WARM_UP = 100
 BASELINE = 50
 
@@ -58,6 +58,7 @@ def requester(case: str) -> Callable[[], None]:
     body = b'{"role": "user", "content": "' + b"lorem ipsum " * 12 + b'"}'
     method, path, query, data = {
         "floor": ("GET", "/bench/floor", "bytes=600", b""),
+        "floor-query": ("GET", "/bench/floor-query", "bytes=600", b""),
         "list": ("GET", messages, "limit=20", b""),
         "retrieve": ("GET", f"{messages}/{middle}", "", b""),
         "create": ("POST", messages, "", body),
