@@ -96,6 +96,25 @@ def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, setti
             assert api.get(path).status_code == 200
 
 
+def test_a_remembered_key_is_confirmed_by_a_statement_compiled_once(api):
+    """Endpoints that confirm the key with a query of its own run it compiled (authentication.py)."""
+    thread_id = api.post(url("thread-list"), {}, format="json").json()["id"]
+    path = url("thread-detail", thread_id=thread_id)
+    assert api.get(path).status_code == 200
+    built = []
+    as_sql = SQLCompiler.as_sql
+
+    def recording(compiler, *args, **kwargs):
+        built.append(compiler.query.model)
+        return as_sql(compiler, *args, **kwargs)
+
+    with mock.patch.object(SQLCompiler, "as_sql", recording):
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get(path).status_code == 200
+    assert any("threads_app_apikey" in sql for sql in statements(captured))
+    assert Thread in built and APIKey not in built
+
+
 def test_a_shape_that_cannot_be_built_raises_rather_than_going_slow(db):
     """Only an untraceable stand-in makes the ORM build a shape on every request."""
     cache = StatementCache()

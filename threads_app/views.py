@@ -18,7 +18,13 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from . import signals, validation
-from .authentication import confirm_key, key_confirmed, unconfirmed_key, usable_key
+from .authentication import (
+    KEY_STAND_IN,
+    confirm_key,
+    key_confirmed,
+    unconfirmed_key,
+    usable_key,
+)
 from .conf import app_settings
 from .deletion import delete_message, delete_thread
 from .exceptions import APIError, BadRequest, NotFound, exception_handler
@@ -344,7 +350,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 # Values that cannot occur in a request, standing for the caller's when a statement is compiled.
 STAND_INS: dict[str, Any] = {
     "owner": -(2**62) + 1,
-    "key": -(2**62) + 2,
+    "key": KEY_STAND_IN,
     **{name: f"\x00threads_app:{name}" for name in ("container", "after", "before", "message")},
 }
 
