@@ -528,7 +528,9 @@ class TestRememberedKeys:
         assert error["code"] == "invalid_api_key"
         assert (counts(), Thread.objects.get().metadata) == before
 
-    @pytest.mark.parametrize("index", [5, 6, 7])
+    # The endpoints that confirm the key inside their own query: thread retrieve, and
+    # message create, list and retrieve.
+    @pytest.mark.parametrize("index", [2, 5, 6, 7])
     def test_a_deactivated_user_is_refused_at_once(self, api, remembered, user, index):
         thread, message, _ = remembered
         method, path, body = every_endpoint(thread["id"], message["id"])[index]

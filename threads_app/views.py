@@ -331,20 +331,23 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 
     def fetch(
         self, shape: Any, build: Callable[[dict[str, Any]], QuerySet], values: dict[str, Any],
-        filtered: bool = True,
+        filtered: bool = True, run: Callable[..., list] | None = None,
     ) -> list:
         """The rows of ``build(values)``; from a compiled statement when nothing else varies.
 
         ``filtered``: whether ``build`` applies the filters of the query string,
-        whose values a compiled statement does not take.
+        whose values a compiled statement does not take. ``run``: the statement
+        cache's method that runs it (``self.statements.rows`` by default, for tuples).
         """
+        if run is None and self.statements is not None:
+            run = self.statements.rows
         filters = getattr(getattr(self, "filterset_class", None), "base_filters", {})
-        if (self.statements is None or not isinstance(values["owner"], int)
+        if (run is None or not isinstance(values["owner"], int)
                 or (filtered and any(name in self.request.query_params for name in filters))):
             return list(build(values))
         stand_ins = {name: None if value is None else STAND_INS[name]
                      for name, value in values.items()}
-        return self.statements.rows(shape, build, stand_ins, values)
+        return run(shape, build, stand_ins, values)
 
 
 # Values that cannot occur in a request, standing for the caller's when a statement is compiled.
@@ -388,6 +391,9 @@ def cursor_position(live: QuerySet, container: str, object_id: str, param: str) 
 
 class ThreadViewSet(ThreadsAPIViewSet):
     pagination_class = ThreadPagination
+    key_confirming_actions = frozenset({"retrieve"})
+    # The thread of a retrieve, as a model instance: compiled apart from ``statements``.
+    thread_statements = StatementCache()
 
     def get_queryset(self) -> QuerySet:
         return Thread.objects.filter(owner=self.get_owner())
@@ -418,7 +424,22 @@ class ThreadViewSet(ThreadsAPIViewSet):
             return self.respond(thread_object(thread))
 
     def retrieve(self, request: Request, thread_id: str) -> HttpResponse:
-        return self.respond(thread_object(self.get_thread()))
+        # One query finds the thread and confirms the key; the checks one at a time
+        # only if it finds nothing, so that a revoked key still hears 401 first.
+        key = self.get_key_to_confirm()
+        values = {"owner": self.get_owner().pk, "container": self.get_thread_id(), "key": key}
+        found = self.fetch(
+            (type(self), "retrieve", key is not None),
+            lambda values: owned_thread(values["owner"], values["container"], values["key"])[:1],
+            values,
+            filtered=False,
+            run=self.thread_statements.instances,
+        )
+        if not found:
+            confirm_key(request)
+            self.get_thread()  # raises the 404
+        key_confirmed(request)
+        return self.respond(thread_object(found[0]))
 
     def partial_update(self, request: Request, thread_id: str) -> HttpResponse:
         self.get_thread_id()
