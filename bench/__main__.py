@@ -256,6 +256,7 @@ def throughput(server: Server, prepared: dict[str, Any], seconds: int) -> dict[s
             f"{api}/threads/{largest['id']}/messages/{largest['middle_message']}",
             None,
         ),
+        "retrieve thread": ("GET", f"{api}/threads/{largest['id']}", None),
         "create thread (10 messages)": (
             "POST",
             f"{api}/threads",
