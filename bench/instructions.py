@@ -1,6 +1,6 @@
 """Instructions per request, counted by valgrind: a figure the machine's noise does not move.
 
-    DATABASE_URL=postgres://... python -m bench.instructions [floor floor-query list retrieve create]
+    DATABASE_URL=postgres://... python -m bench.instructions [floor floor-query list ...]
 
 Each case runs in one process through Django's WSGI handler, configured by
 project/gunicorn.conf.py as a gunicorn worker is (its environment, its

@@ -97,7 +97,7 @@ def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, setti
 
 
 def test_a_remembered_key_is_confirmed_by_a_statement_compiled_once(api):
-    """Endpoints that confirm the key with a query of its own run it compiled (authentication.py)."""
+    """Endpoints that confirm the key with a query of its own run it compiled once."""
     api.post(url("thread-list"), {}, format="json")
     path = url("thread-list")
     assert api.get(path).status_code == 200
