@@ -392,7 +392,8 @@ def cursor_position(live: QuerySet, container: str, object_id: str, param: str) 
 class ThreadViewSet(ThreadsAPIViewSet):
     pagination_class = ThreadPagination
     key_confirming_actions = frozenset({"retrieve"})
-    # The thread of a retrieve, as a model instance: compiled apart from ``statements``.
+    # The thread of a retrieve, compiled once. Its rows are model instances, where
+    # ``statements`` gives tuples and would serve the list's pages too.
     thread_statements = StatementCache()
 
     def get_queryset(self) -> QuerySet:
@@ -435,11 +436,13 @@ class ThreadViewSet(ThreadsAPIViewSet):
             filtered=False,
             run=self.thread_statements.instances,
         )
-        if not found:
+        if found:
+            key_confirmed(request)
+            thread = found[0]
+        else:
             confirm_key(request)
-            self.get_thread()  # raises the 404
-        key_confirmed(request)
-        return self.respond(thread_object(found[0]))
+            thread = self.get_thread()  # a missing thread answers 404
+        return self.respond(thread_object(thread))
 
     def partial_update(self, request: Request, thread_id: str) -> HttpResponse:
         self.get_thread_id()
