@@ -87,6 +87,7 @@ def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, setti
         url("message-list", thread_id=thread_id) + "?limit=20",
         url("message-list", thread_id=thread_id) + f"?limit=20&after={ids[75]}",
         url("message-detail", thread_id=thread_id, message_id=ids[3]),
+        url("thread-detail", thread_id=thread_id),
     ]
     for path in paths:
         assert api.get(path).status_code == 200
