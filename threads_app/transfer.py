@@ -170,21 +170,25 @@ class ExportCounts:
         return f"{self.threads} threads, {self.messages} messages and {self.items} other items"
 
 
-def export_threads(
+def export_lines(
     threads: QuerySet[Thread],
-    write: Callable[[bytes], object],
+    counts: ExportCounts | None = None,
     progress: Progress | None = None,
-) -> ExportCounts:
-    """Write each thread and then every row of it, in order, one JSON object a line."""
-    counts = ExportCounts()
+) -> Iterator[bytes]:
+    """Yield each thread and then every row of it, in order, one JSON object a line.
+
+    The one exporter: the command writes these lines to a file, the admin's
+    export action streams them.
+    """
+    counts = ExportCounts() if counts is None else counts
     # Rows are read thread by thread through the (thread, seq) index: memory
     # stays flat however large the export, and no query spans threads.
     for thread in threads.select_related("owner").iterator(chunk_size=500):
-        write(dumps_line(thread_record(thread)))
+        yield dumps_line(thread_record(thread))
         counts.threads += 1
         for row in thread.messages.order_by("seq").iterator(chunk_size=1000):
             record = row_record(row, thread.public_id)
-            write(dumps_line(record))
+            yield dumps_line(record)
             if record["object"] == "thread.message":
                 counts.messages += 1
             else:
@@ -193,6 +197,17 @@ def export_threads(
             progress.update(counts.threads, str(counts))
     if progress is not None:
         progress.close(counts.threads, str(counts))
+
+
+def export_threads(
+    threads: QuerySet[Thread],
+    write: Callable[[bytes], object],
+    progress: Progress | None = None,
+) -> ExportCounts:
+    """Write :func:`export_lines` of ``threads``; return what was written."""
+    counts = ExportCounts()
+    for line in export_lines(threads, counts, progress):
+        write(line)
     return counts
 
 
@@ -338,6 +353,33 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+def as_given(cleaned: Any, given: Any) -> Any:
+    """``given`` where the rules left its value as it was; otherwise what they made of it.
+
+    A value kept as given keeps the order of its keys, and with it its bytes:
+    an export imported and exported again is the same file, whatever order the
+    rules would build a value in. Values are compared with their keys sorted.
+    """
+    try:
+        same = orjson.dumps(given, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            cleaned, option=orjson.OPT_SORT_KEYS
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        return cleaned
+    return given if same else cleaned
+
+
+def given_fields(fields: dict[str, Any], body: dict[str, Any], names: Iterable[str]) -> None:
+    """Keep in ``fields`` the given form (see :func:`as_given`) of each JSON value named."""
+    for name in names:
+        fields[name] = as_given(fields[name], body.get(name))
+
+
+# The JSON columns of a thread and of a message's Threads form.
+THREAD_JSON_FIELDS = ("tool_resources", "metadata")
+MESSAGE_JSON_FIELDS = ("incomplete_details", "content", "attachments", "metadata")
+
+
 @dataclass
 class PendingRow:
     """A message or item, cleaned, waiting to be written with the rest of its thread's run."""
@@ -348,6 +390,7 @@ class PendingRow:
     created_at: int  # Unix seconds
     message: dict[str, Any] | None  # a Threads message's fields (``clean_stored_message``)
     item: dict[str, Any] | None  # the Conversations form (``clean_item``), where there is one
+    given_item: Any = None  # that form as the input gave it (see ``as_given``)
 
     @property
     def order(self) -> tuple[int, int]:
@@ -361,6 +404,7 @@ class PendingRow:
         if self.item is None:
             return Message(thread=thread, **message_fields(self.message))
         row = item_row(thread, self.item, self.public_id, from_unix(self.created_at))
+        row.item = as_given(row.item, self.given_item)
         if self.message is not None:
             # Its Threads form as it was: status, times, run, metadata and parts.
             for name, value in message_fields(self.message).items():
@@ -459,6 +503,7 @@ class Importer:
         except validation.ValidationError:
             self.refuse_thread(body.get("id"))
             raise
+        given_fields(fields, body, THREAD_JSON_FIELDS)
         owner = self.owner or self.owner_named(username)
         if owner is None:
             self.refuse_thread(fields["public_id"])
@@ -491,12 +536,19 @@ class Importer:
         body = dict(record.value)
         given_item = body.pop("item", None)
         fields = validation.clean_stored_message(body)
+        given_fields(fields, body, MESSAGE_JSON_FIELDS)
         item = None
         if given_item is not None:
             item = validation.clean_message_item(given_item, fields)
         self.queue(
             PendingRow(
-                record, fields["thread_id"], fields["public_id"], fields["created_at"], fields, item
+                record,
+                fields["thread_id"],
+                fields["public_id"],
+                fields["created_at"],
+                fields,
+                item,
+                given_item,
             )
         )
 
@@ -506,7 +558,13 @@ class Importer:
         item = fields["item"]
         self.queue(
             PendingRow(
-                record, fields["thread_id"], item["public_id"], fields["created_at"], None, item
+                record,
+                fields["thread_id"],
+                item["public_id"],
+                fields["created_at"],
+                None,
+                item,
+                record.value["item"],
             )
         )
 
@@ -516,8 +574,11 @@ class Importer:
             self.problem(record, "an item names no thread; pass --thread")
             return
         # model_dump() writes null for every field the server did not send.
-        item = validation.clean_stored_item(without_nulls(record.value))
-        self.queue(PendingRow(record, self.thread_id, item["public_id"], self.now, None, item))
+        given = without_nulls(record.value)
+        item = validation.clean_stored_item(given)
+        self.queue(
+            PendingRow(record, self.thread_id, item["public_id"], self.now, None, item, given)
+        )
 
     def queue(self, pending: PendingRow) -> None:
         if self.batch and (
