@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils.connection import ConnectionDoesNotExist
 from openai.pagination import SyncCursorPage
 from openai.types.beta import Thread as SDKThread
@@ -837,4 +839,45 @@ def test_every_row_round_trips_to_identical_bytes(tmp_path, api, every_row):
     second = export(tmp_path, name="second.jsonl")
     assert second.splitlines() == first.splitlines()  # a line that differs shows itself
     assert second == first
+    assert raw_views(api, every_row) == before
+
+
+# The admin's export action ----------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_exports_the_file_import_threads_reads(
+    tmp_path, browser, live_server, api, every_row, conversations
+):
+    """Export every thread from the thread list in Chromium; the file is the command's."""
+    get_user_model().objects.create_superuser("staff", "staff@example.com", STAFF_PASSWORD)
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(live_server.url + reverse("admin:login"))
+        page.fill("#id_username", "staff")
+        page.fill("#id_password", STAFF_PASSWORD)
+        page.click("input[type=submit]")
+        page.goto(live_server.url + reverse("admin:threads_app_thread_changelist"))
+        page.check("#action-toggle")
+        page.select_option("select[name=action]", "export_json")
+        with page.expect_download() as started:
+            page.click("button[name=index]")
+        download = started.value
+        assert download.suggested_filename.endswith(".jsonl")
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+    finally:
+        context.close()
+    from_admin = saved.read_bytes()
+    # Every row of every thread, system, developer and tool rows included.
+    assert from_admin == export(tmp_path)
+    before = raw_views(api, every_row)
+    empty_the_store()
+    err, failed = run_import(tmp_path, from_admin, name="from-admin.jsonl")
+    assert not failed, err
+    assert export(tmp_path, name="again.jsonl") == from_admin
     assert raw_views(api, every_row) == before

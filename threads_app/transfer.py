@@ -8,7 +8,9 @@ written as it returns it (``"object": "thread.message"``), plus its
 Conversations form under ``item`` if it was written through that API; any
 other row (an item that is not a message, a system or developer message) as
 ``{"object": "thread.item", "thread_id", "created_at", "item"}``, ``item``
-being what the Conversations API returns.
+being what the Conversations API returns. The ``export_threads`` command
+writes these lines to a file and the admin's export action streams them: one
+exporter for both.
 
 The import reads that format and also what the ``openai`` SDK gives:
 ``model_dump()`` of a thread, a message or a conversation item, and list pages
@@ -39,6 +41,8 @@ from .items import THREADS_ROLES, item_object
 from .models import Message, Thread
 from .representation import message_object, thread_object, unix_seconds
 
+# The media type the admin serves an export as: JSON Lines, one object a line.
+EXPORT_CONTENT_TYPE = "application/jsonl"
 # Keys of a list page besides its items; the SDK's page keeps what the server sent.
 LIST_PAGE_FIELDS = ("object", "data", "first_id", "last_id", "has_more")
 
