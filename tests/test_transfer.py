@@ -881,3 +881,76 @@ def test_the_admin_exports_the_file_import_threads_reads(
     assert not failed, err
     assert export(tmp_path, name="again.jsonl") == from_admin
     assert raw_views(api, every_row) == before
+
+
+# On a terminal ------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """What a command writes to a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_on_terminal(command_class, *args):
+    """Run a command whose stdout and stderr are terminals, in colour; return both and
+    the escape code that starts each style."""
+    out, err = Terminal(), Terminal()
+    command = command_class(stdout=out, stderr=err, force_color=True)
+    failed = False
+    try:
+        call_command(command, *args)
+    except CommandError:
+        failed = True
+    starts = {
+        name: getattr(command.style, name)("x").split("x")[0] for name in ("ERROR", "SUCCESS")
+    }
+    assert all(starts.values()) and starts["ERROR"] != starts["SUCCESS"]
+    return out.getvalue(), err.getvalue(), starts, failed
+
+
+@pytest.fixture
+def drawn_at_once(monkeypatch):
+    """A progress bar drawn at every update, however quick the run."""
+    monkeypatch.setattr(Progress, "delay", 0)
+    monkeypatch.setattr(Progress, "interval", 0)
+
+
+def test_export_progress_and_summary_are_not_shown_as_errors(
+    tmp_path, conversations, drawn_at_once
+):
+    from threads_app.management.commands.export_threads import Command
+
+    target = tmp_path / "export.jsonl"
+    out, err, starts, failed = run_on_terminal(Command, "--progress", "-o", str(target))
+    assert not failed and out == ""
+    assert starts["ERROR"] not in err
+    # One line redrawn in place, then the summary in the success style.
+    bar, summary = err.split("\n")[:2]
+    assert bar.count("\r") >= 3 and "100% 3 threads, 7 messages" in bar.split("\r")[-1]
+    assert summary.startswith(starts["SUCCESS"]) and "Exported 3 threads" in summary
+    assert err.count("\n") == 2
+
+
+def test_import_progress_and_summary_are_not_shown_as_errors(
+    tmp_path, conversations, drawn_at_once
+):
+    from threads_app.management.commands.import_threads import Command
+
+    source = tmp_path / "export.jsonl"
+    source.write_bytes(export(tmp_path) + b"{not json\n")
+    out, err, starts, failed = run_on_terminal(Command, "--progress", str(source))
+    assert failed  # the bad line: reported as an error, and the rest imported
+    problem = f"{source}: line 11: not valid JSON"
+    assert err.count(starts["ERROR"]) == 1 and starts["ERROR"] + problem in err
+    # The bar is cleared for the problem, then drawn again below it.
+    before, after = err.split(problem)
+    assert before.endswith("\r" + starts["ERROR"]) and "\r[" in after
+    assert "3 threads, 7 messages and 0 other items were already present" in out
+    assert starts["ERROR"] not in out
+
+    source.write_bytes(export(tmp_path))
+    out, err, starts, failed = run_on_terminal(Command, "--no-progress", str(source))
+    assert not failed and err == ""
+    assert out.startswith(starts["SUCCESS"]) and "were already present" in out

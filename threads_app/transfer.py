@@ -31,6 +31,7 @@ from typing import IO, Any
 import orjson
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management.base import OutputWrapper
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -67,10 +68,33 @@ def add_progress_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def unstyled(text: str) -> str:
+    return text
+
+
+class PlainStream:
+    """A command's stdout or stderr written to as it is: no style, no line ending added.
+
+    Django shows everything a command writes to stderr in its error style on a
+    terminal, and ends each write with a newline; a progress bar is neither an
+    error nor a run of lines.
+    """
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(text, style_func=unstyled, ending="")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 class Progress:
     """A one-line progress bar on a terminal, drawn only once a run has lasted a moment.
 
     ``total`` may be None (reading a pipe): the line then shows counts alone.
+    Commands draw it on stderr through :class:`PlainStream`.
     """
 
     width = 30
@@ -90,6 +114,8 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self.drawn_at: float | None = None
+        self.shown = 0  # characters of the bar now on the line, to clear it
+
 
     def line(self, done: int, note: str) -> str:
         if not self.total:
@@ -109,14 +135,25 @@ class Progress:
         ):
             return
         self.drawn_at = now
-        self.stream.write("\r" + self.line(done, note).ljust(self.width + 40))
+        line = self.line(done, note).ljust(self.width + 40)
+        self.stream.write("\r" + line)
         self.stream.flush()
+        self.shown = len(line)
+
+    def clear(self) -> None:
+        """Blank the bar's line, so that a message can be written there; the next update
+        draws the bar again."""
+        if self.shown:
+            self.stream.write("\r" + " " * self.shown + "\r")
+            self.stream.flush()
+            self.shown = 0
 
     def close(self, done: int, note: str = "") -> None:
         if self.drawn_at is not None:
             self.update(done, note, force=True)
             self.stream.write("\n")
             self.stream.flush()
+            self.shown = 0
 
 
 # Export ---------------------------------------------------------------------
