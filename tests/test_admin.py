@@ -1,5 +1,6 @@
 """The staff admin through Django's test client: list, search, transcript, edits, keys."""
 
+import io
 import json
 import re
 from datetime import timedelta
@@ -7,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,6 +17,7 @@ from django.utils import timezone
 from threads_app import signals
 from threads_app.admin import EstimatedCountPaginator, ThreadAdmin
 from threads_app.models import APIKey, Message, Thread, Tombstone
+from threads_app.transfer import EXPORT_CONTENT_TYPE
 from threads_app.validation import clean_content
 
 from .conftest import url
@@ -729,29 +732,23 @@ class TestDeleteAndExport:
         assert not Thread.objects.exists() and not Message.objects.exists()
         assert Tombstone.objects.filter(public_id=thread.public_id).exists()
 
-    def test_export_is_the_api_shapes(self, admin_client, user, api):
+    def test_export_is_what_export_threads_writes(self, admin_client, user, api):
         first = make_thread(user, ["hello", "hi"], metadata={"k": "v"})
-        add_items(api, first, MIXED_ITEMS[:2] + MIXED_ITEMS[4:6])  # not in the Threads shapes
+        add_items(api, first, MIXED_ITEMS)  # rows the Threads view does not show, too
         empty = make_thread(user)
         make_thread(user, ["not selected"])
         response = admin_client.post(admin_url("thread", "changelist"), {
             "action": "export_json", "_selected_action": [first.pk, empty.pk],
         })
-        with CaptureQueriesContext(connection) as queries:
-            exported = json.loads(b"".join(response.streaming_content))
-        # Streamed from two queries, the threads and all their messages, whatever their number.
-        assert len(queries) == 2
-        assert response["Content-Type"] == "application/json"
-        assert response["Content-Disposition"].startswith('attachment; filename="threads-')
-        expected = []
-        for thread in (first, empty):
-            listed = api.get(url("message-list", thread_id=thread.public_id),
-                             {"order": "asc"}).json()
-            expected.append({
-                "thread": api.get(url("thread-detail", thread_id=thread.public_id)).json(),
-                "messages": listed["data"],
-            })
-        assert exported == expected
+        assert response["Content-Type"] == EXPORT_CONTENT_TYPE
+        assert re.fullmatch(r'attachment; filename="threads-[0-9-]+\.jsonl"',
+                            response["Content-Disposition"])
+        written = io.StringIO()
+        call_command("export_threads", "--thread", first.public_id, "--thread", empty.public_id,
+                     stdout=written, stderr=io.StringIO())
+        exported = b"".join(response.streaming_content)
+        assert exported == written.getvalue().encode()
+        assert exported.count(b"\n") == 2 + 2 + len(MIXED_ITEMS)
 
 
 class TestSignals:

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils.connection import ConnectionDoesNotExist
 from openai.pagination import SyncCursorPage
 from openai.types.beta import Thread as SDKThread
@@ -670,3 +672,285 @@ def test_item_record_rules_name_the_field(change, param):
     with pytest.raises(validation.ValidationError) as raised:
         validation.clean_item_record({**record, **change})
     assert raised.value.param == param
+
+
+# Every row the store holds, through both doors ------------------------------
+
+# One item of each type the Conversations API stores, shaped as OpenAI's schema has it.
+EVERY_ITEM_TYPE = {
+    "function_call": {"type": "function_call", "call_id": "call_w", "name": "get_weather",
+                      "arguments": '{"city": "Oslo"}'},
+    "function_call_output": {"type": "function_call_output", "call_id": "call_w",
+                             "output": '{"celsius": 4}'},
+    "file_search_call": {"type": "file_search_call", "queries": ["oslo climate"],
+                         "results": [{"file_id": "file-1", "score": 0.5, "text": "Cold."}]},
+    "web_search_call": {"type": "web_search_call",
+                        "action": {"type": "search", "query": "Oslo weather"}},
+    "image_generation_call": {"type": "image_generation_call", "result": "aGVsbG8="},
+    "computer_call": {"type": "computer_call", "call_id": "call_c",
+                      "action": {"type": "click", "button": "left", "x": 10, "y": 20},
+                      "pending_safety_checks": []},
+    "computer_call_output": {"type": "computer_call_output", "call_id": "call_c",
+                             "output": {"type": "computer_screenshot",
+                                        "image_url": "https://example.com/screen.png"}},
+    "tool_search_call": {"type": "tool_search_call", "call_id": "call_t",
+                         "execution": "server", "arguments": {"query": "weather"}},
+    "tool_search_output": {"type": "tool_search_output", "call_id": "call_t",
+                           "execution": "server", "tools": []},
+    "additional_tools": {"type": "additional_tools", "role": "developer", "tools": []},
+    "reasoning": {"type": "reasoning", "summary": [{"type": "summary_text", "text": "Look."}],
+                  "encrypted_content": "b3BhcXVl"},
+    "program": {"type": "program", "call_id": "call_p", "code": "print(1)",
+                "fingerprint": "fp_1"},
+    "program_output": {"type": "program_output", "call_id": "call_p", "result": "1"},
+    "compaction": {"type": "compaction", "encrypted_content": "Y29tcGFjdA=="},
+    "code_interpreter_call": {"type": "code_interpreter_call", "container_id": "cntr_1",
+                              "code": "2 + 2", "outputs": [{"type": "logs", "logs": "4"}]},
+    "local_shell_call": {"type": "local_shell_call", "call_id": "call_l",
+                         "action": {"type": "exec", "command": ["ls"], "env": {}}},
+    "local_shell_call_output": {"type": "local_shell_call_output", "call_id": "call_l",
+                                "output": "README.md"},
+    "shell_call": {"type": "shell_call", "call_id": "call_s",
+                   "action": {"commands": ["ls"], "timeout_ms": 1000, "max_output_length": 100},
+                   "environment": {"type": "local"}},
+    "shell_call_output": {"type": "shell_call_output", "call_id": "call_s",
+                          "output": [{"stdout": "README.md", "stderr": "",
+                                      "outcome": {"type": "exit", "exit_code": 0}}],
+                          "max_output_length": 100},
+    "apply_patch_call": {"type": "apply_patch_call", "call_id": "call_a",
+                         "operation": {"type": "delete_file", "path": "old.txt"}},
+    "apply_patch_call_output": {"type": "apply_patch_call_output", "call_id": "call_a",
+                                "output": "done"},
+    "mcp_list_tools": {"type": "mcp_list_tools", "server_label": "docs", "tools": [
+        {"name": "search", "input_schema": {"type": "object"}}]},
+    "mcp_approval_request": {"type": "mcp_approval_request", "server_label": "docs",
+                             "name": "search", "arguments": "{}"},
+    "mcp_approval_response": {"type": "mcp_approval_response", "approval_request_id": "mcpr_1",
+                              "approve": True, "request_id": "mcpr_1"},
+    "mcp_call": {"type": "mcp_call", "server_label": "docs", "name": "search",
+                 "arguments": "{}", "output": "found"},
+    "custom_tool_call": {"type": "custom_tool_call", "call_id": "call_x", "name": "grammar",
+                         "input": "a b c"},
+    "custom_tool_call_output": {"type": "custom_tool_call_output", "call_id": "call_x",
+                                "output": "ok"},
+}
+
+URL_CITATION = {"type": "url_citation", "url": "https://example.com/oslo", "title": "Oslo",
+                "start_index": 0, "end_index": 4}
+LOGPROB = {"token": "Oslo", "logprob": -0.25, "bytes": [79, 115, 108, 111],
+           "top_logprobs": [{"token": "Oslo", "logprob": -0.25, "bytes": [79, 115, 108, 111]}]}
+
+
+@pytest.fixture
+def every_row(api):
+    """A thread holding every kind of row the store keeps: Threads messages of both roles
+    with every part, a message only a run could leave (annotations, incomplete), messages of
+    all four roles written through Conversations (string content and parts, annotations,
+    logprobs, files, a refusal; one given its metadata through the Threads API), and one
+    item of every other type."""
+    thread_id = post(api, url("thread-list"), {
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "text", "text": "Weather in Oslo?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                {"type": "image_file", "image_file": {"file_id": "file-b", "detail": "low"}},
+            ], "attachments": [{"file_id": "file-c", "tools": [{"type": "file_search"}]}],
+             "metadata": {"k": "v"}},
+            {"role": "assistant", "content": "Let me look."},
+        ],
+        "metadata": {"zeta": "z", "alpha": "a"},
+        "tool_resources": {"code_interpreter": {"file_ids": ["file-a"]}},
+    })["id"]
+    Message.objects.create(
+        thread=Thread.objects.get(public_id=thread_id),
+        public_id="msg_fromarun000000000000001",
+        role="assistant",
+        content=[{"type": "text", "text": {"value": "See 【4:0†source】.", "annotations": [
+            {"type": "file_citation", "text": "【4:0†source】",
+             "file_citation": {"file_id": "file-xyz"}, "start_index": 4, "end_index": 16},
+        ]}}, {"type": "refusal", "refusal": "Not that."}],
+        status="incomplete",
+        incomplete_details={"reason": "max_tokens"},
+        completed_at=None,
+        assistant_id="asst_abc",
+        run_id="run_abc",
+    )
+    messages = add_items(api, thread_id, [
+        {"role": "system", "content": "Answer in one line."},
+        {"type": "message", "role": "developer",
+         "content": [{"type": "input_text", "text": "Metric units."}]},
+        {"role": "user", "content": [
+            {"type": "input_text", "text": "And this?"},
+            {"type": "input_image", "image_url": "https://example.com/sky.png"},
+            {"type": "input_image", "file_id": "file-img", "detail": "high"},
+            {"type": "input_file", "file_id": "file-forecast", "filename": "oslo.pdf"},
+        ]},
+        {"role": "assistant", "content": "4 degrees."},
+        {"role": "assistant", "status": "incomplete", "content": [
+            {"type": "output_text", "text": "Oslo: cold.", "annotations": [URL_CITATION],
+             "logprobs": [LOGPROB]},
+            {"text": "Bring a coat.", "type": "output_text"},
+            {"type": "refusal", "refusal": "No forecast beyond a week."},
+        ]},
+    ])
+    post(api, url("message-detail", thread_id=thread_id, message_id=messages[-1]["id"]),
+         {"metadata": {"checked": "yes"}})
+    items = list(EVERY_ITEM_TYPE.values())
+    for start in range(0, len(items), 20):
+        add_items(api, thread_id, items[start:start + 20])
+    post(api, url("message-list", thread_id=thread_id), {"role": "user", "content": "Thanks"})
+    return thread_id
+
+
+def raw_views(api, thread_id):
+    """The bytes both APIs answer about the thread: the thread, and its whole lists."""
+    conversation_id = conv_id(thread_id)
+    paths = [
+        url("thread-detail", thread_id=thread_id),
+        url("message-list", thread_id=thread_id) + "?limit=100",
+        url("message-list", thread_id=thread_id) + "?limit=100&order=asc",
+        url("conversation-detail", conversation_id=conversation_id),
+        url("item-list", conversation_id=conversation_id) + "?limit=100",
+        url("item-list", conversation_id=conversation_id) + "?limit=100&order=asc",
+    ]
+    answers = {}
+    for path in paths:
+        response = api.get(path)
+        assert response.status_code == 200, response.content
+        answers[path] = response.content
+    return answers
+
+
+def test_every_item_type_is_covered():
+    from threads_app.items import ITEM_TYPES
+
+    assert set(EVERY_ITEM_TYPE) == set(ITEM_TYPES)
+
+
+def test_every_row_round_trips_to_identical_bytes(tmp_path, api, every_row):
+    before = raw_views(api, every_row)
+    items = get(api, url("item-list", conversation_id=conv_id(every_row)), limit=100)["data"]
+    assert len(items) == 3 + 5 + len(EVERY_ITEM_TYPE) + 1
+    first = export(tmp_path, name="first.jsonl")
+    assert first.count(b"\n") == 1 + len(items)
+    empty_the_store()
+    err, failed = run_import(tmp_path, first, name="first.jsonl")
+    assert not failed, err
+    second = export(tmp_path, name="second.jsonl")
+    assert second.splitlines() == first.splitlines()  # a line that differs shows itself
+    assert second == first
+    assert raw_views(api, every_row) == before
+
+
+# The admin's export action ----------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_admin_exports_the_file_import_threads_reads(
+    tmp_path, browser, live_server, api, every_row, conversations
+):
+    """Export every thread from the thread list in Chromium; the file is the command's."""
+    get_user_model().objects.create_superuser("staff", "staff@example.com", STAFF_PASSWORD)
+    context = browser.new_context(accept_downloads=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(live_server.url + reverse("admin:login"))
+        page.fill("#id_username", "staff")
+        page.fill("#id_password", STAFF_PASSWORD)
+        page.click("input[type=submit]")
+        page.goto(live_server.url + reverse("admin:threads_app_thread_changelist"))
+        page.check("#action-toggle")
+        page.select_option("select[name=action]", "export_json")
+        with page.expect_download() as started:
+            page.click("button[name=index]")
+        download = started.value
+        assert download.suggested_filename.endswith(".jsonl")
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+    finally:
+        context.close()
+    from_admin = saved.read_bytes()
+    # Every row of every thread, system, developer and tool rows included.
+    assert from_admin == export(tmp_path)
+    before = raw_views(api, every_row)
+    empty_the_store()
+    err, failed = run_import(tmp_path, from_admin, name="from-admin.jsonl")
+    assert not failed, err
+    assert export(tmp_path, name="again.jsonl") == from_admin
+    assert raw_views(api, every_row) == before
+
+
+# On a terminal ------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """What a command writes to a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def run_on_terminal(command_class, *args):
+    """Run a command whose stdout and stderr are terminals, in colour; return both and
+    the escape code that starts each style."""
+    out, err = Terminal(), Terminal()
+    command = command_class(stdout=out, stderr=err, force_color=True)
+    failed = False
+    try:
+        call_command(command, *args)
+    except CommandError:
+        failed = True
+    starts = {
+        name: getattr(command.style, name)("x").split("x")[0] for name in ("ERROR", "SUCCESS")
+    }
+    assert all(starts.values()) and starts["ERROR"] != starts["SUCCESS"]
+    return out.getvalue(), err.getvalue(), starts, failed
+
+
+@pytest.fixture
+def drawn_at_once(monkeypatch):
+    """A progress bar drawn at every update, however quick the run."""
+    monkeypatch.setattr(Progress, "delay", 0)
+    monkeypatch.setattr(Progress, "interval", 0)
+
+
+def test_export_progress_and_summary_are_not_shown_as_errors(
+    tmp_path, conversations, drawn_at_once
+):
+    from threads_app.management.commands.export_threads import Command
+
+    target = tmp_path / "export.jsonl"
+    out, err, starts, failed = run_on_terminal(Command, "--progress", "-o", str(target))
+    assert not failed and out == ""
+    assert starts["ERROR"] not in err
+    # One line redrawn in place, then the summary in the success style.
+    bar, summary = err.split("\n")[:2]
+    assert bar.count("\r") >= 3 and "100% 3 threads, 7 messages" in bar.split("\r")[-1]
+    assert summary.startswith(starts["SUCCESS"]) and "Exported 3 threads" in summary
+    assert err.count("\n") == 2
+
+
+def test_import_progress_and_summary_are_not_shown_as_errors(
+    tmp_path, conversations, drawn_at_once
+):
+    from threads_app.management.commands.import_threads import Command
+
+    source = tmp_path / "export.jsonl"
+    source.write_bytes(export(tmp_path) + b"{not json\n")
+    out, err, starts, failed = run_on_terminal(Command, "--progress", str(source))
+    assert failed  # the bad line: reported as an error, and the rest imported
+    problem = f"{source}: line 11: not valid JSON"
+    assert err.count(starts["ERROR"]) == 1 and starts["ERROR"] + problem in err
+    # The bar is cleared for the problem, then drawn again below it.
+    before, after = err.split(problem)
+    assert before.endswith("\r" + starts["ERROR"]) and "\r[" in after
+    assert "3 threads, 7 messages and 0 other items were already present" in out
+    assert starts["ERROR"] not in out
+
+    source.write_bytes(export(tmp_path))
+    out, err, starts, failed = run_on_terminal(Command, "--no-progress", str(source))
+    assert not failed and err == ""
+    assert out.startswith(starts["SUCCESS"]) and "were already present" in out

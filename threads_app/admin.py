@@ -47,7 +47,7 @@ from .ids import MESSAGE_PREFIX, THREAD_PREFIX
 from .items import THREADS_ROLES, item_object, threads_part
 from .models import APIKey, Message, Thread
 from .pagination import MessagePagination, PageRequest
-from .representation import message_object, thread_object
+from .transfer import EXPORT_CONTENT_TYPE, export_lines
 
 
 class EstimatedCountPaginator(Paginator):
@@ -498,41 +498,14 @@ class ThreadAdmin(admin.ModelAdmin):
 
     # Actions ----------------------------------------------------------------
 
-    @admin.action(description="Export selected threads as JSON", permissions=["view"])
+    @admin.action(description="Export selected threads as JSON Lines", permissions=["view"])
     def export_json(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+        """Stream what ``export_threads`` writes for these threads: ``import_threads`` reads it."""
         threads = Thread.objects.filter(pk__in=queryset.values("pk")).order_by("seq")
-        response = StreamingHttpResponse(export_threads(threads), content_type="application/json")
+        response = StreamingHttpResponse(export_lines(threads), content_type=EXPORT_CONTENT_TYPE)
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-        response["Content-Disposition"] = f'attachment; filename="threads-{stamp}.json"'
+        response["Content-Disposition"] = f'attachment; filename="threads-{stamp}.jsonl"'
         return response
-
-
-def export_threads(threads: QuerySet) -> Iterator[bytes]:
-    """A JSON array of ``{"thread": …, "messages": […]}`` in the API's own shapes.
-
-    Two queries whatever the number of threads: the threads in seq order, and
-    their messages in (thread, seq) order, read side by side and streamed, so a
-    thread of a million messages is never held in memory.
-    """
-    # The Threads shapes hold messages only: other items are left out, as that API leaves them.
-    rows = (
-        Message.objects.in_threads_view()
-        .filter(thread__in=threads.values("pk"))
-        .order_by("thread_id", "seq")
-    )
-    pending = iter(rows.iterator(chunk_size=2000))
-    message = next(pending, None)
-    yield b"["
-    for i, thread in enumerate(threads.iterator(chunk_size=2000)):
-        head = orjson.dumps({"thread": thread_object(thread)})[:-1]
-        yield (b"," if i else b"") + head + b',"messages":['
-        first = True
-        while message is not None and message.thread_id == thread.pk:
-            yield (b"" if first else b",") + orjson.dumps(message_object(message, thread.public_id))
-            first = False
-            message = next(pending, None)
-        yield b"]}"
-    yield b"]"
 
 
 @admin.register(Message)

@@ -8,7 +8,9 @@ written as it returns it (``"object": "thread.message"``), plus its
 Conversations form under ``item`` if it was written through that API; any
 other row (an item that is not a message, a system or developer message) as
 ``{"object": "thread.item", "thread_id", "created_at", "item"}``, ``item``
-being what the Conversations API returns.
+being what the Conversations API returns. The ``export_threads`` command
+writes these lines to a file and the admin's export action streams them: one
+exporter for both.
 
 The import reads that format and also what the ``openai`` SDK gives:
 ``model_dump()`` of a thread, a message or a conversation item, and list pages
@@ -29,6 +31,7 @@ from typing import IO, Any
 import orjson
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management.base import OutputWrapper
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -39,6 +42,8 @@ from .items import THREADS_ROLES, item_object
 from .models import Message, Thread
 from .representation import message_object, thread_object, unix_seconds
 
+# The media type the admin serves an export as: JSON Lines, one object a line.
+EXPORT_CONTENT_TYPE = "application/jsonl"
 # Keys of a list page besides its items; the SDK's page keeps what the server sent.
 LIST_PAGE_FIELDS = ("object", "data", "first_id", "last_id", "has_more")
 
@@ -63,10 +68,33 @@ def add_progress_arguments(parser: Any) -> None:
     parser.add_argument("--no-progress", dest="progress", action="store_false")
 
 
+def unstyled(text: str) -> str:
+    return text
+
+
+class PlainStream:
+    """A command's stdout or stderr written to as it is: no style, no line ending added.
+
+    Django shows everything a command writes to stderr in its error style on a
+    terminal, and ends each write with a newline; a progress bar is neither an
+    error nor a run of lines.
+    """
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+
+    def write(self, text: str) -> None:
+        self.out.write(text, style_func=unstyled, ending="")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 class Progress:
     """A one-line progress bar on a terminal, drawn only once a run has lasted a moment.
 
     ``total`` may be None (reading a pipe): the line then shows counts alone.
+    Commands draw it on stderr through :class:`PlainStream`.
     """
 
     width = 30
@@ -86,6 +114,8 @@ class Progress:
         self.clock = clock
         self.started = clock()
         self.drawn_at: float | None = None
+        self.shown = 0  # characters of the bar now on the line, to clear it
+
 
     def line(self, done: int, note: str) -> str:
         if not self.total:
@@ -105,14 +135,25 @@ class Progress:
         ):
             return
         self.drawn_at = now
-        self.stream.write("\r" + self.line(done, note).ljust(self.width + 40))
+        line = self.line(done, note).ljust(self.width + 40)
+        self.stream.write("\r" + line)
         self.stream.flush()
+        self.shown = len(line)
+
+    def clear(self) -> None:
+        """Blank the bar's line, so that a message can be written there; the next update
+        draws the bar again."""
+        if self.shown:
+            self.stream.write("\r" + " " * self.shown + "\r")
+            self.stream.flush()
+            self.shown = 0
 
     def close(self, done: int, note: str = "") -> None:
         if self.drawn_at is not None:
             self.update(done, note, force=True)
             self.stream.write("\n")
             self.stream.flush()
+            self.shown = 0
 
 
 # Export ---------------------------------------------------------------------
@@ -170,21 +211,25 @@ class ExportCounts:
         return f"{self.threads} threads, {self.messages} messages and {self.items} other items"
 
 
-def export_threads(
+def export_lines(
     threads: QuerySet[Thread],
-    write: Callable[[bytes], object],
+    counts: ExportCounts | None = None,
     progress: Progress | None = None,
-) -> ExportCounts:
-    """Write each thread and then every row of it, in order, one JSON object a line."""
-    counts = ExportCounts()
+) -> Iterator[bytes]:
+    """Yield each thread and then every row of it, in order, one JSON object a line.
+
+    The one exporter: the command writes these lines to a file, the admin's
+    export action streams them.
+    """
+    counts = ExportCounts() if counts is None else counts
     # Rows are read thread by thread through the (thread, seq) index: memory
     # stays flat however large the export, and no query spans threads.
     for thread in threads.select_related("owner").iterator(chunk_size=500):
-        write(dumps_line(thread_record(thread)))
+        yield dumps_line(thread_record(thread))
         counts.threads += 1
         for row in thread.messages.order_by("seq").iterator(chunk_size=1000):
             record = row_record(row, thread.public_id)
-            write(dumps_line(record))
+            yield dumps_line(record)
             if record["object"] == "thread.message":
                 counts.messages += 1
             else:
@@ -193,6 +238,17 @@ def export_threads(
             progress.update(counts.threads, str(counts))
     if progress is not None:
         progress.close(counts.threads, str(counts))
+
+
+def export_threads(
+    threads: QuerySet[Thread],
+    write: Callable[[bytes], object],
+    progress: Progress | None = None,
+) -> ExportCounts:
+    """Write :func:`export_lines` of ``threads``; return what was written."""
+    counts = ExportCounts()
+    for line in export_lines(threads, counts, progress):
+        write(line)
     return counts
 
 
@@ -338,6 +394,33 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+def as_given(cleaned: Any, given: Any) -> Any:
+    """``given`` where the rules left its value as it was; otherwise what they made of it.
+
+    A value kept as given keeps the order of its keys, and with it its bytes:
+    an export imported and exported again is the same file, whatever order the
+    rules would build a value in. Values are compared with their keys sorted.
+    """
+    try:
+        same = orjson.dumps(given, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            cleaned, option=orjson.OPT_SORT_KEYS
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        return cleaned
+    return given if same else cleaned
+
+
+def given_fields(fields: dict[str, Any], body: dict[str, Any], names: Iterable[str]) -> None:
+    """Keep in ``fields`` the given form (see :func:`as_given`) of each JSON value named."""
+    for name in names:
+        fields[name] = as_given(fields[name], body.get(name))
+
+
+# The JSON columns of a thread and of a message's Threads form.
+THREAD_JSON_FIELDS = ("tool_resources", "metadata")
+MESSAGE_JSON_FIELDS = ("incomplete_details", "content", "attachments", "metadata")
+
+
 @dataclass
 class PendingRow:
     """A message or item, cleaned, waiting to be written with the rest of its thread's run."""
@@ -348,6 +431,7 @@ class PendingRow:
     created_at: int  # Unix seconds
     message: dict[str, Any] | None  # a Threads message's fields (``clean_stored_message``)
     item: dict[str, Any] | None  # the Conversations form (``clean_item``), where there is one
+    given_item: Any = None  # that form as the input gave it (see ``as_given``)
 
     @property
     def order(self) -> tuple[int, int]:
@@ -361,6 +445,7 @@ class PendingRow:
         if self.item is None:
             return Message(thread=thread, **message_fields(self.message))
         row = item_row(thread, self.item, self.public_id, from_unix(self.created_at))
+        row.item = as_given(row.item, self.given_item)
         if self.message is not None:
             # Its Threads form as it was: status, times, run, metadata and parts.
             for name, value in message_fields(self.message).items():
@@ -459,6 +544,7 @@ class Importer:
         except validation.ValidationError:
             self.refuse_thread(body.get("id"))
             raise
+        given_fields(fields, body, THREAD_JSON_FIELDS)
         owner = self.owner or self.owner_named(username)
         if owner is None:
             self.refuse_thread(fields["public_id"])
@@ -491,12 +577,19 @@ class Importer:
         body = dict(record.value)
         given_item = body.pop("item", None)
         fields = validation.clean_stored_message(body)
+        given_fields(fields, body, MESSAGE_JSON_FIELDS)
         item = None
         if given_item is not None:
             item = validation.clean_message_item(given_item, fields)
         self.queue(
             PendingRow(
-                record, fields["thread_id"], fields["public_id"], fields["created_at"], fields, item
+                record,
+                fields["thread_id"],
+                fields["public_id"],
+                fields["created_at"],
+                fields,
+                item,
+                given_item,
             )
         )
 
@@ -506,7 +599,13 @@ class Importer:
         item = fields["item"]
         self.queue(
             PendingRow(
-                record, fields["thread_id"], item["public_id"], fields["created_at"], None, item
+                record,
+                fields["thread_id"],
+                item["public_id"],
+                fields["created_at"],
+                None,
+                item,
+                record.value["item"],
             )
         )
 
@@ -516,8 +615,11 @@ class Importer:
             self.problem(record, "an item names no thread; pass --thread")
             return
         # model_dump() writes null for every field the server did not send.
-        item = validation.clean_stored_item(without_nulls(record.value))
-        self.queue(PendingRow(record, self.thread_id, item["public_id"], self.now, None, item))
+        given = without_nulls(record.value)
+        item = validation.clean_stored_item(given)
+        self.queue(
+            PendingRow(record, self.thread_id, item["public_id"], self.now, None, item, given)
+        )
 
     def queue(self, pending: PendingRow) -> None:
         if self.batch and (

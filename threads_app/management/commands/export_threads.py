@@ -6,10 +6,12 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from threads_app.transfer import (
+    PlainStream,
     Progress,
     add_progress_arguments,
     export_threads,
     select_threads,
+    unstyled,
 )
 
 
@@ -72,7 +74,9 @@ class Command(BaseCommand):
         show = options["progress"]
         if show is None:
             show = self.stderr.isatty()
-        progress = Progress(self.stderr, threads.count() if show else None, enabled=show)
+        progress = Progress(
+            PlainStream(self.stderr), threads.count() if show else None, enabled=show
+        )
         if options["output"] == "-":
             # Bytes straight to stdout; a stdout without a buffer (a StringIO) gets text.
             buffer = getattr(self.stdout, "buffer", None)
@@ -86,4 +90,7 @@ class Command(BaseCommand):
         else:
             with open(options["output"], "wb") as out:
                 counts = export_threads(threads, out.write, progress)
-        self.stderr.write(f"Exported {counts}.")
+        # On stderr, since stdout may carry the export; styled only where Django would
+        # style stderr at all (a terminal), and as a success, not as an error.
+        style = self.style.SUCCESS if self.stderr.isatty() else unstyled
+        self.stderr.write(f"Exported {counts}.", style_func=style)

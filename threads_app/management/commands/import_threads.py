@@ -10,6 +10,7 @@ from threads_app.ids import THREAD_PREFIX
 from threads_app.items import CONVERSATION_PREFIX, thread_id
 from threads_app.transfer import (
     ImportCounts,
+    PlainStream,
     Problem,
     Progress,
     add_progress_arguments,
@@ -75,8 +76,11 @@ class Command(BaseCommand):
         for name in options["files"]:
             counts = self.import_file(name, owner, options["list_order"], show, thread)
             problems += len(counts.problems)
+            # Each of its problems is already on stderr, in the error style.
+            style = self.style.WARNING if counts.problems else self.style.SUCCESS
             self.stdout.write(
-                f"{name}: imported {counts.created()}; {counts.present()} were already present."
+                f"{name}: imported {counts.created()}; {counts.present()} were already present.",
+                style_func=style,
             )
         if problems:
             raise CommandError(f"{problems} records were not imported; see above.")
@@ -84,16 +88,18 @@ class Command(BaseCommand):
     def import_file(
         self, name: str, owner: Any, list_order: str, show: bool, thread: str | None
     ) -> ImportCounts:
+        progress = Progress(PlainStream(self.stderr), None, enabled=show)
+
         def report(problem: Problem) -> None:
+            progress.clear()  # the problem takes the bar's line; the bar follows it
             self.stderr.write(f"{name}: {problem}")
 
         if name == "-":
-            progress = Progress(self.stderr, None, enabled=show)
             return import_lines(sys.stdin.buffer, owner, list_order, report, progress, thread)
         try:
             lines = open(name, "rb")  # closed by the `with` below
         except OSError as error:
             raise CommandError(f"Cannot read {name}: {error.strerror}") from None
         with lines:
-            progress = Progress(self.stderr, os.fstat(lines.fileno()).st_size, enabled=show)
+            progress.total = os.fstat(lines.fileno()).st_size
             return import_lines(lines, owner, list_order, report, progress, thread)
