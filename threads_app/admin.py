@@ -539,9 +539,10 @@ def export_threads(threads: QuerySet) -> Iterator[bytes]:
 class MessageAdmin(admin.ModelAdmin):
     """Messages edited by the Threads API's rules; other items shown read-only.
 
-    The editor edits a message's Threads form. A message written through the
-    Conversations API with parts that form has not (an input file, a refusal)
-    keeps its content read-only here, so that saving cannot drop those parts.
+    The editor edits a message's Threads form. A message with parts the editor
+    has no row for (an input file, a refusal) keeps its content read-only here,
+    so that saving cannot drop those parts. Parts left as they were keep their
+    stored bytes, in both forms (see :mod:`threads_app.forms`).
     """
 
     form = MessageForm
@@ -589,9 +590,9 @@ class MessageAdmin(admin.ModelAdmin):
 
     def is_content_editable(self, obj: Message) -> bool:
         """Whether the editor shows every part of the message, so that saving keeps them."""
-        return obj.item is None or all(
-            has_threads_form(part) for part in obj.item.get("content") or []
-        )
+        # A refusal has no editor row, whichever API (or an import) wrote it.
+        parts = obj.content if obj.item is None else obj.item.get("content")
+        return all(has_threads_form(part) for part in parts or [])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("thread")
@@ -610,7 +611,7 @@ class MessageAdmin(admin.ModelAdmin):
         return format_html(
             '<pre class="threads-json">{}</pre><div class="threads-note">{}</div>',
             pretty_json(item_object(obj).get("content") or []),
-            "Written through the Conversations API with parts the editor cannot show; "
+            "Holds parts the editor cannot show (an input file, a refusal); "
             "read-only here so that saving keeps them.",
         )
 
@@ -634,11 +635,8 @@ class MessageAdmin(admin.ModelAdmin):
             lock_thread(obj.thread_id)
             if not change:
                 obj.created_at = obj.completed_at = timezone.now()
-            elif "content" in form.changed_data and obj.item is not None:
-                # `item` is the message as the Conversations API wrote it, and that
-                # view returns it in preference to the other columns. Dropped, the
-                # item is derived from the edited content, so both views show the edit.
-                obj.item = None
+            # An edit reaches the Conversations form (`item`) through the form's save:
+            # only the parts that changed are rebuilt there.
             obj.save()
             notify(signals.message_updated if change else signals.message_created, obj, request)
 
