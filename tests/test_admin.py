@@ -981,9 +981,20 @@ class TestSignals:
 class TestAPIKeys:
     def test_create_shows_the_secret_once(self, admin_client, user):
         response = admin_client.post(admin_url("apikey", "add"), {"user": user.pk, "name": "ci"})
+        # Post/redirect/get: reloading the page that shows the secret posts nothing again.
+        assert response.status_code == 302
+        secret_url = response["Location"]
+        key = APIKey.objects.get()
+        assert secret_url == admin_url("apikey", "secret", key.pk)
+        response = admin_client.get(secret_url)
         page = html(response)
         secret = re.search(r'value="(sk-[^"]+)"', page).group(1)
         assert "no-store" in response["Cache-Control"]
+        assert secret not in str(dict(admin_client.session))  # kept until shown, no longer
+        reloaded = admin_client.get(secret_url)
+        assert secret not in html(reloaded) and "shown once" in html(reloaded)
+        assert "no-store" in reloaded["Cache-Control"]
+        assert APIKey.objects.count() == 1
         key = APIKey.objects.find_active(secret)
         assert key is not None and key.user == user and key.name == "ci"
         assert not APIKey.objects.filter(key_hash=secret).exists()
@@ -991,6 +1002,22 @@ class TestAPIKeys:
         listing = html(admin_client.get(admin_url("apikey", "changelist")))
         for later in (change_page, listing):
             assert secret not in later and key.prefix in later
+
+    def test_a_secret_is_shown_only_for_its_own_key_and_session(
+        self, admin_client, client, user
+    ):
+        admin_client.post(admin_url("apikey", "add"), {"user": user.pk, "name": "first"})
+        admin_client.post(admin_url("apikey", "add"), {"user": user.pk, "name": "second"})
+        first, second = APIKey.objects.order_by("pk")
+        other_staff = get_user_model().objects.create_superuser("other", "o@example.com", "pw")
+        client.force_login(other_staff)
+        assert 'value="sk-' not in html(client.get(admin_url("apikey", "secret", first.pk)))
+        # Two keys created before either page was shown: each page shows its own.
+        for key in (second, first):
+            page = html(admin_client.get(admin_url("apikey", "secret", key.pk)))
+            secret = re.search(r'value="(sk-[^"]+)"', page).group(1)
+            assert APIKey.objects.find_active(secret) == key
+        assert admin_client.get(admin_url("apikey", "secret", 999)).status_code == 404
 
     def test_revoke_and_last_used(self, admin_client, user, api):
         key, secret = APIKey.generate(user, "old")

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
-from threads_app.models import Message
+from threads_app.models import APIKey, Message
 
 from .browser import screenshot
 
@@ -261,3 +261,19 @@ def test_editing_one_part_keeps_the_others_and_stores_typed_newlines_as_lf(
         CITED_REPLY[0]["text"], "Anything else?\nJams, perhaps?"]
     assert message.metadata == MULTILINE_METADATA
     assert latest_history(page, live_server, message_id) == "Changed content."
+
+
+def test_reloading_the_new_key_page_creates_no_second_key(page, live_server, staff, user):
+    log_in(page, live_server, staff)
+    page.goto(live_server.url + "/admin/threads_app/apikey/add/")
+    page.fill("#id_user", str(user.pk))
+    page.fill("#id_name", "laptop")
+    page.click("input[name='_save']")
+    secret = page.locator("#threads-secret").input_value()
+    assert APIKey.objects.find_active(secret).user == user
+
+    page.reload()  # waits for the page to load
+    assert APIKey.objects.filter(user=user).count() == 1
+    sync_api.expect(page.locator("#content-main")).to_contain_text("shown once")
+    sync_api.expect(page.locator("#threads-secret")).to_have_count(0)
+    assert secret not in page.content()
