@@ -4,8 +4,15 @@ Screenshots of the list, the transcript and the edit form are saved under
 ``test-artifacts/`` at the top of the repository.
 """
 
+import os
+import signal
+import socket
 import struct
+import subprocess
+import sys
+import time
 import zlib
+from pathlib import Path
 
 import orjson
 import pytest
@@ -277,3 +284,64 @@ def test_reloading_the_new_key_page_creates_no_second_key(page, live_server, sta
     sync_api.expect(page.locator("#content-main")).to_contain_text("shown once")
     sync_api.expect(page.locator("#threads-secret")).to_have_count(0)
     assert secret not in page.content()
+
+
+# The demo's way in --------------------------------------------------------------
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def demo_make(*args: str) -> list[str]:
+    """``make`` for the demo in this test's own environment: nothing to install again."""
+    return ["make", "--no-print-directory", "-o", "demo-install", f"VENV={sys.prefix}", *args]
+
+
+def test_make_superuser_then_make_demo_lets_staff_into_the_admin(browser, tmp_path):
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "DJANGO_SUPERUSER_USERNAME": "admin",
+        "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+        "DJANGO_SUPERUSER_PASSWORD": PASSWORD,
+    }
+    made = subprocess.run(demo_make("superuser", "SUPERUSER_ARGS=--noinput"), cwd=REPOSITORY,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stdout + made.stderr
+
+    host, port = "127.0.0.1", free_port()
+    address = f"{host}:{port}"
+    log = tmp_path / "demo.log"
+    with log.open("w") as output:
+        demo = subprocess.Popen(demo_make("demo", f"ADDRESS={address}"), cwd=REPOSITORY,
+                                env=env, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((host, port), timeout=1).close()
+                break
+            except OSError:
+                assert demo.poll() is None, log.read_text()
+                time.sleep(0.2)
+        printed = log.read_text()
+        assert f"Admin: http://{address}/admin/" in printed and "make superuser" in printed
+
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"http://{address}/admin/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        sync_api.expect(page.locator("#user-tools")).to_contain_text("admin")
+        sync_api.expect(page.locator("#content-main")).to_contain_text("API keys")
+        context.close()
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(timeout=30)
