@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
@@ -77,6 +78,7 @@ def message_form_data(message: Message, **changes) -> dict:
     data: dict = {}
     for i, part in enumerate(message.content):
         data[f"content-{i}-type"] = part["type"]
+        data[f"content-{i}-part"] = str(i)
         if part["type"] == "text":
             data[f"content-{i}-text"] = part["text"]["value"]
         elif part["type"] == "image_url":
@@ -588,7 +590,7 @@ class TestConversationItems:
         page = html(admin_client.get(changelist))
         assert "?role=system" in page and "?role=user" in page
 
-    def test_editing_a_conversations_message_drops_its_stored_item(
+    def test_editing_a_conversations_message_rebuilds_its_stored_item(
         self, admin_client, user, api
     ):
         thread = make_thread(user)
@@ -609,7 +611,8 @@ class TestConversationItems:
             message, **{"content-0-text": "Edited words"}))
         assert response.status_code == 302
         message.refresh_from_db()
-        assert message.item is None
+        assert message.item == {
+            **written, "content": [{"type": "input_text", "text": "Edited words"}]}
         # Both views now show the edit.
         got = conversation_item(api, thread, message.public_id)
         assert got["content"] == [{"type": "input_text", "text": "Edited words"}]
@@ -673,6 +676,170 @@ class TestConversationItems:
         }))
         assert "errorlist" in field_block(page, "role")
         assert not thread.messages.exists()
+
+
+# What nobody touched -------------------------------------------------------------
+#
+# A browser sends a textarea's line breaks as CRLF and drops line breaks from text
+# inputs, whatever the page held. These post what Chromium posts for each case.
+
+CITED = {"type": "text", "text": {"value": "See the manual.\nPage 4.", "annotations": [
+    {"type": "file_citation", "text": "the manual", "file_citation": {"file_id": "file_m"},
+     "start_index": 4, "end_index": 14}]}}
+
+
+def as_browser_sends(data: dict) -> dict:
+    """``data`` with every text part's line breaks as a browser submits them."""
+    return {key: value.replace("\r\n", "\n").replace("\n", "\r\n")
+            if re.fullmatch(r"content-\d+-text", key) else value
+            for key, value in data.items()}
+
+
+def last_change(message: Message) -> str:
+    """What the admin's history says of the message's latest change."""
+    entries = LogEntry.objects.filter(object_id=str(message.pk)).order_by("-pk")
+    return entries[0].get_change_message()
+
+
+class TestUntouchedParts:
+    def test_an_untouched_save_keeps_every_stored_byte(self, admin_client, user, api):
+        # As an import of OpenAI's own messages leaves them: annotations, and CRLF text.
+        thread = make_thread(user)
+        content = [CITED, {"type": "text", "text": {"value": "one\r\ntwo", "annotations": []}},
+                   {"type": "text", "text": {"value": "", "annotations": []}}]
+        message = make_message(thread, "x", metadata={"k": "v"})
+        Message.objects.filter(pk=message.pk).update(content=content)
+        message.refresh_from_db()
+        detail = url("message-detail", thread_id=thread.public_id, message_id=message.public_id)
+        before = api.get(detail).content
+
+        response = admin_client.post(admin_url("message", "change", message.pk),
+                                     as_browser_sends(message_form_data(message)))
+        assert response.status_code == 302
+        assert api.get(detail).content == before
+        assert last_change(message) == "No fields changed."
+
+        # A metadata edit saves too, though the stored empty part would not pass as new.
+        response = admin_client.post(admin_url("message", "change", message.pk),
+                                     as_browser_sends(message_form_data(
+                                         message, **{"metadata-0-value": "w"})))
+        assert response.status_code == 302
+        assert api.get(detail).content == before.replace(b'{"k":"v"}', b'{"k":"w"}')
+        assert last_change(message) == "Changed metadata."
+
+    @pytest.mark.parametrize("content", [
+        [], [{"type": "refusal", "refusal": "I cannot help with that."}, CITED]])
+    def test_content_an_import_may_leave_does_not_block_other_edits(
+        self, admin_client, user, content
+    ):
+        # A cancelled run leaves a message without parts; a refusal has no editor row.
+        thread = make_thread(user)
+        message = make_message(thread, "x")
+        Message.objects.filter(pk=message.pk).update(content=content)
+        change = admin_url("message", "change", message.pk)
+        html(admin_client.get(change))
+        response = admin_client.post(change, metadata_rows({"k": "v"}))
+        assert response.status_code == 302
+        message.refresh_from_db()
+        assert message.content == content and message.metadata == {"k": "v"}
+
+    def test_typed_line_breaks_are_stored_as_lf(self, admin_client, user):
+        thread = make_thread(user)
+        message = make_message(thread, "old")
+        response = admin_client.post(admin_url("message", "change", message.pk),
+                                     message_form_data(message, **{
+                                         "content-0-text": "one\r\ntwo\rthree\n",
+                                         "content-1-type": "text", "content-1-extra": "1",
+                                         "content-1-text": "new\r\npart"}))
+        assert response.status_code == 302
+        message.refresh_from_db()
+        assert [part["text"]["value"] for part in message.content] == [
+            "one\ntwo\nthree\n", "new\npart"]
+        assert last_change(message) == "Changed content."
+
+    def test_only_what_changed_is_rebuilt_in_the_conversations_form(
+        self, admin_client, user, api
+    ):
+        thread = make_thread(user)
+        parts = [{"type": "output_text", "text": f"Part {n}\nof three", "logprobs": [],
+                  "annotations": [{"type": "url_citation", "url": f"https://example.com/{n}",
+                                   "title": str(n), "start_index": 0, "end_index": 6}]}
+                 for n in range(3)]
+        written = add_items(api, thread, [
+            {"type": "message", "role": "assistant", "content": parts}])[0]
+        message = Message.objects.get(public_id=written["id"])
+        change = admin_url("message", "change", message.pk)
+        # Part 0 left as it was, part 1 edited, part 2 removed, a part added.
+        data = as_browser_sends(message_form_data(message, **{
+            "content-1-text": "Part 1, corrected",
+            "content-2-remove": "on",
+            "content-3-type": "text", "content-3-extra": "1", "content-3-text": "Added\nlast",
+        }))
+        assert admin_client.post(change, data).status_code == 302
+        assert conversation_item(api, thread, message.public_id) == {**written, "content": [
+            parts[0],
+            {"type": "output_text", "text": "Part 1, corrected", "annotations": [], "logprobs": []},
+            {"type": "output_text", "text": "Added\nlast", "annotations": [], "logprobs": []},
+        ]}
+        assert last_change(message) == "Changed content."
+
+    def test_rows_shown_again_after_an_error_still_know_their_part(
+        self, admin_client, user, api
+    ):
+        thread = make_thread(user)
+        parts = [{"type": "output_text", "text": text, "logprobs": [{"token": text,
+                  "logprob": -0.5, "bytes": [], "top_logprobs": []}], "annotations": []}
+                 for text in ("dropped", "kept")]
+        written = add_items(api, thread, [
+            {"type": "message", "role": "assistant", "content": parts}])[0]
+        message = Message.objects.get(public_id=written["id"])
+        change = admin_url("message", "change", message.pk)
+        page = html(admin_client.post(change, message_form_data(message, **{
+            "content-0-remove": "on", "metadata-0-key": "k" * 65, "metadata-0-value": "v"})))
+        assert "keys may have at most 64" in page
+        # The part left is the form's first row now, and still names stored part 1.
+        assert '<input type="hidden" name="content-0-part" value="1">' in page
+        response = admin_client.post(change, {
+            "content-0-type": "text", "content-0-part": "1", "content-0-text": "kept"})
+        assert response.status_code == 302
+        assert conversation_item(api, thread, message.public_id) == {
+            **written, "content": [parts[1]]}
+
+    def test_metadata_line_breaks_survive_the_text_inputs(self, admin_client, user, api):
+        thread = make_thread(user)
+        message = make_message(thread, "hello", metadata={"address": "1 Quay St\r\nBristol",
+                                                          "multi\nline key": "x"})
+        change = admin_url("message", "change", message.pk)
+        sent = metadata_rows({"address": "1 Quay StBristol", "multiline key": "x"})
+        data = {**message_form_data(message), **sent}
+        assert admin_client.post(change, data).status_code == 302
+        message.refresh_from_db()
+        assert message.metadata == {"address": "1 Quay St\r\nBristol", "multi\nline key": "x"}
+        assert last_change(message) == "No fields changed."
+
+        data = {**message_form_data(message), **sent, **metadata_rows({"new": "pair"}, 2)}
+        assert admin_client.post(change, data).status_code == 302
+        message.refresh_from_db()
+        assert message.metadata == {
+            "address": "1 Quay St\r\nBristol", "multi\nline key": "x", "new": "pair"}
+
+    def test_a_stored_detail_the_editor_does_not_offer_is_kept(self, admin_client, user):
+        thread = make_thread(user)
+        image = {"type": "image_url",
+                 "image_url": {"url": "https://example.com/a.png", "detail": "original"}}
+        message = make_message(thread, "hello")
+        Message.objects.filter(pk=message.pk).update(content=[image])
+        message.refresh_from_db()
+        change = admin_url("message", "change", message.pk)
+        page = html(admin_client.get(change))
+        assert '<option value="original" selected>' in page
+        data = message_form_data(message, **metadata_rows({"k": "v"}))
+        assert admin_client.post(change, data).status_code == 302
+        message.refresh_from_db()
+        assert message.content == [image] and message.metadata == {"k": "v"}
+        # Chosen again for an edited part, the Threads rules apply.
+        data = message_form_data(message, **{"content-0-url": "https://example.com/b.png"})
+        assert "detail" in field_block(html(admin_client.post(change, data)), "content")
 
 
 # Deleting and exporting ---------------------------------------------------------
@@ -811,9 +978,20 @@ class TestSignals:
 class TestAPIKeys:
     def test_create_shows_the_secret_once(self, admin_client, user):
         response = admin_client.post(admin_url("apikey", "add"), {"user": user.pk, "name": "ci"})
+        # Post/redirect/get: reloading the page that shows the secret posts nothing again.
+        assert response.status_code == 302
+        secret_url = response["Location"]
+        key = APIKey.objects.get()
+        assert secret_url == admin_url("apikey", "secret", key.pk)
+        response = admin_client.get(secret_url)
         page = html(response)
         secret = re.search(r'value="(sk-[^"]+)"', page).group(1)
         assert "no-store" in response["Cache-Control"]
+        assert secret not in str(dict(admin_client.session))  # kept until shown, no longer
+        reloaded = admin_client.get(secret_url)
+        assert secret not in html(reloaded) and "shown once" in html(reloaded)
+        assert "no-store" in reloaded["Cache-Control"]
+        assert APIKey.objects.count() == 1
         key = APIKey.objects.find_active(secret)
         assert key is not None and key.user == user and key.name == "ci"
         assert not APIKey.objects.filter(key_hash=secret).exists()
@@ -821,6 +999,22 @@ class TestAPIKeys:
         listing = html(admin_client.get(admin_url("apikey", "changelist")))
         for later in (change_page, listing):
             assert secret not in later and key.prefix in later
+
+    def test_a_secret_is_shown_only_for_its_own_key_and_session(
+        self, admin_client, client, user
+    ):
+        admin_client.post(admin_url("apikey", "add"), {"user": user.pk, "name": "first"})
+        admin_client.post(admin_url("apikey", "add"), {"user": user.pk, "name": "second"})
+        first, second = APIKey.objects.order_by("pk")
+        other_staff = get_user_model().objects.create_superuser("other", "o@example.com", "pw")
+        client.force_login(other_staff)
+        assert 'value="sk-' not in html(client.get(admin_url("apikey", "secret", first.pk)))
+        # Two keys created before either page was shown: each page shows its own.
+        for key in (second, first):
+            page = html(admin_client.get(admin_url("apikey", "secret", key.pk)))
+            secret = re.search(r'value="(sk-[^"]+)"', page).group(1)
+            assert APIKey.objects.find_active(secret) == key
+        assert admin_client.get(admin_url("apikey", "secret", 999)).status_code == 404
 
     def test_revoke_and_last_used(self, admin_client, user, api):
         key, secret = APIKey.generate(user, "old")

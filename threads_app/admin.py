@@ -27,13 +27,20 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename, get_user_model
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import cached_property
@@ -512,9 +519,10 @@ class ThreadAdmin(admin.ModelAdmin):
 class MessageAdmin(admin.ModelAdmin):
     """Messages edited by the Threads API's rules; other items shown read-only.
 
-    The editor edits a message's Threads form. A message written through the
-    Conversations API with parts that form has not (an input file, a refusal)
-    keeps its content read-only here, so that saving cannot drop those parts.
+    The editor edits a message's Threads form. A message with parts the editor
+    has no row for (an input file, a refusal) keeps its content read-only here,
+    so that saving cannot drop those parts. Parts left as they were keep their
+    stored bytes, in both forms (see :mod:`threads_app.forms`).
     """
 
     form = MessageForm
@@ -562,9 +570,9 @@ class MessageAdmin(admin.ModelAdmin):
 
     def is_content_editable(self, obj: Message) -> bool:
         """Whether the editor shows every part of the message, so that saving keeps them."""
-        return obj.item is None or all(
-            has_threads_form(part) for part in obj.item.get("content") or []
-        )
+        # A refusal has no editor row, whichever API (or an import) wrote it.
+        parts = obj.content if obj.item is None else obj.item.get("content")
+        return all(has_threads_form(part) for part in parts or [])
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("thread")
@@ -583,7 +591,7 @@ class MessageAdmin(admin.ModelAdmin):
         return format_html(
             '<pre class="threads-json">{}</pre><div class="threads-note">{}</div>',
             pretty_json(item_object(obj).get("content") or []),
-            "Written through the Conversations API with parts the editor cannot show; "
+            "Holds parts the editor cannot show (an input file, a refusal); "
             "read-only here so that saving keeps them.",
         )
 
@@ -607,11 +615,8 @@ class MessageAdmin(admin.ModelAdmin):
             lock_thread(obj.thread_id)
             if not change:
                 obj.created_at = obj.completed_at = timezone.now()
-            elif "content" in form.changed_data and obj.item is not None:
-                # `item` is the message as the Conversations API wrote it, and that
-                # view returns it in preference to the other columns. Dropped, the
-                # item is derived from the edited content, so both views show the edit.
-                obj.item = None
+            # An edit reaches the Conversations form (`item`) through the form's save:
+            # only the parts that changed are rebuilt there.
             obj.save()
             notify(signals.message_updated if change else signals.message_created, obj, request)
 
@@ -701,21 +706,50 @@ class APIKeyAdmin(admin.ModelAdmin):
         obj._state.adding, obj._state.db = False, created._state.db
         obj.secret = secret  # for response_add only; never stored
 
+    # Where a new key's secret waits, in the creator's session, for the one page
+    # that shows it: {key pk: secret}. That page takes it out.
+    pending_secrets_key = "threads_app.new_api_key_secrets"
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        secret = path(
+            "<int:object_id>/secret/",
+            self.admin_site.admin_view(self.secret_view),
+            name=f"{opts.app_label}_{opts.model_name}_secret",
+        )
+        return [secret, *super().get_urls()]
+
     def response_add(
         self, request: HttpRequest, obj: APIKey, post_url_continue: str | None = None
     ) -> HttpResponse:
         secret = getattr(obj, "secret", None)
         if secret is None or IS_POPUP_VAR in request.POST:
             return super().response_add(request, obj, post_url_continue)
-        # Shown in this response alone: not in a message (which is kept in the
-        # session or a cookie until shown) and not in a URL.
+        # Post/redirect/get: the page that shows the secret is a GET, so reloading it
+        # posts nothing again and creates no second key. The secret waits in the
+        # session, not in a URL or a message, and leaves it when shown.
+        pending = request.session.get(self.pending_secrets_key, {})
+        request.session[self.pending_secrets_key] = {**pending, str(obj.pk): secret}
+        return HttpResponseRedirect(admin_url(self.admin_site, APIKey, "secret", obj.pk))
+
+    def secret_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Show a new key's secret once; afterwards, say that it cannot be shown again."""
+        api_key = self.get_object(request, object_id)
+        if api_key is None:
+            raise Http404("No such API key.")
+        if not self.has_view_or_change_permission(request, api_key):
+            raise PermissionDenied
+        pending = request.session.get(self.pending_secrets_key, {})
+        secret = pending.pop(str(api_key.pk), None)
+        if secret is not None:
+            request.session[self.pending_secrets_key] = pending
         context = {
             **self.admin_site.each_context(request),
-            "title": "API key created",
+            "title": "API key created" if secret else "API key",
             "opts": self.opts,
-            "api_key": obj,
+            "api_key": api_key,
             "secret": secret,
-            "change_url": admin_url(self.admin_site, APIKey, "change", obj.pk),
+            "change_url": admin_url(self.admin_site, APIKey, "change", api_key.pk),
             "changelist_url": admin_url(self.admin_site, APIKey, "changelist"),
         }
         response = TemplateResponse(request, "admin/threads_app/apikey/secret.html", context)

@@ -6,6 +6,12 @@ The field turns the rows into the API's request shape and hands it to the
 rule in :mod:`threads_app.validation` that the API itself applies, so a value
 is refused (next to its field) or stored exactly as the API would store it.
 No JavaScript: a form shows one blank row to fill in, and another after saving.
+
+What a browser sends back is not always what the page held: a textarea's line
+breaks come back as CRLF, and a text input drops line breaks altogether. So a
+row is compared with the stored value it shows as the browser would send it,
+and a row left as it was keeps the stored value itself, byte for byte (a text
+part's annotations included); only what was edited is rebuilt from its row.
 """
 
 import re
@@ -15,7 +21,7 @@ from typing import Any
 from django import forms
 
 from . import validation
-from .items import THREADS_ROLES
+from .items import THREADS_ROLES, conversation_part
 from .models import APIKey, Message, Thread
 
 
@@ -37,18 +43,28 @@ def split_ids(text: str) -> list[str]:
     return [item for item in re.split(r"[\s,]+", text or "") if item]
 
 
+def typed_text(text: str) -> str:
+    """Text from a textarea with its line breaks as ``\\n``, however the browser sent them."""
+    return re.sub(r"\r\n?", "\n", text)
+
+
+def as_input_sends(text: str) -> str:
+    """What a browser sends back from a text input that showed ``text``: no line breaks."""
+    return re.sub(r"[\r\n]", "", text)
+
+
 def content_rows(stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Stored content parts as flat rows.
+    """Stored content parts as flat rows, each with ``part``: its index in ``stored``.
 
     ``{"type", "text"}`` for text; ``{"type", "url" or "file_id", "detail"}`` for images.
     """
     rows = []
-    for part in stored or []:
+    for index, part in enumerate(stored or []):
         kind = part["type"]
         if kind == "text":
-            rows.append({"type": kind, "text": part["text"]["value"]})
+            rows.append({"type": kind, "text": part["text"]["value"], "part": index})
         else:  # image_url {url, detail} or image_file {file_id, detail}
-            rows.append({"type": kind, **part[kind]})
+            rows.append({"type": kind, **part[kind], "part": index})
     return rows
 
 
@@ -113,7 +129,12 @@ class ContentWidget(RowsWidget):
 
     def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
-        context["widget"]["details"] = self.details
+        for row in context["widget"]["rows"]:
+            # A stored detail the Threads rules do not offer ("original", written through
+            # the Conversations API) stays selectable, so that an untouched part keeps it.
+            detail = row.get("detail")
+            known = detail is None or detail in self.details
+            row["details"] = self.details if known else (detail, *self.details)
         return context
 
     def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
@@ -132,6 +153,11 @@ class ContentWidget(RowsWidget):
         # A blank new row is an unused offer; a blank existing row is an emptied part.
         if data.get(prefix + "extra") and not filled:
             return None
+        # Which stored part the row showed: kept across a page shown again with errors,
+        # where rows are numbered afresh.
+        part = data.get(prefix + "part", "")
+        if part.isascii() and part.isdigit():
+            row["part"] = int(part)
         return row
 
 
@@ -172,6 +198,8 @@ class RowsField(forms.Field):
 
     rule: Callable[[Any, str], Any]
     param: str
+    # The value being edited, set by the form; None when adding.
+    stored: Any = None
 
     def __init__(self, **kwargs: Any) -> None:
         # Emptiness is the rule's business (content must not be empty; metadata may).
@@ -213,6 +241,18 @@ class MetadataField(RowsField):
     def to_rows(self, stored: Any) -> list[dict[str, Any]]:
         return [{"key": k, "value": v} for k, v in (stored or {}).items()]
 
+    def prepare_value(self, value: Any) -> Any:
+        rows = super().prepare_value(value)
+        if not isinstance(value, Rows) or not self.stored:
+            return rows
+        # A pair whose key or value holds a line break comes back without it: a row
+        # that reads as a stored pair as its input sent it back is that pair.
+        sent = {
+            (as_input_sends(key), as_input_sends(item)): {"key": key, "value": item}
+            for key, item in self.stored.items()
+        }
+        return Rows(sent.get((row["key"], row["value"]), row) for row in rows)
+
     def to_request(self, rows: list[dict[str, Any]]) -> dict[str, str]:
         pairs: dict[str, str] = {}
         for row in rows:
@@ -227,6 +267,13 @@ class MetadataField(RowsField):
 
 
 class ContentField(RowsField):
+    """Content parts; a row left as it was keeps its stored part, unchecked and unchanged.
+
+    The API's rules apply to the parts that were edited or added, and to the whole
+    (not empty, within the text limit). An untouched part was accepted when it was
+    written, perhaps with fields the editor does not show; it is not judged again.
+    """
+
     widget = ContentWidget
     rule = staticmethod(validation.clean_content)
     param = "content"
@@ -234,12 +281,62 @@ class ContentField(RowsField):
     def to_rows(self, stored: Any) -> list[dict[str, Any]]:
         return content_rows(stored)
 
+    def sent(self, row: dict[str, Any]) -> tuple:
+        """What the browser sends for ``row``, for telling whether it was edited."""
+        if row["type"] == "text":
+            return (row["type"], typed_text(row["text"]))
+        source = "url" if row["type"] == "image_url" else "file_id"
+        return (row["type"], as_input_sends(row[source]).strip(), row.get("detail"))
+
+    def origins(self, rows: list[dict[str, Any]], stored: Any) -> list[int | None]:
+        """For each row, the index of the part of ``stored`` it leaves as it was, or None."""
+        stored_rows = content_rows(stored)
+        origins: list[int | None] = []
+        for row in rows:
+            part = row.get("part")
+            kept = (
+                part is not None
+                and part < len(stored_rows)
+                and part not in origins
+                and self.sent(stored_rows[part]) == self.sent(row)
+            )
+            origins.append(part if kept else None)
+        return origins
+
+    def clean(self, value: Any) -> Any:
+        if self.stored is None:
+            return super().clean(value)
+        rows = self.prepare_value(value)
+        origins = self.origins(rows, self.stored)
+        if origins == list(range(len(self.stored))):
+            return self.stored  # as it was, even if empty, as an import may leave it
+        try:
+            parts = [
+                self.stored[origin] if origin is not None else validation.clean_content_part(
+                    part, validation.path(self.param, index), self.param
+                )
+                for index, (part, origin) in enumerate(
+                    zip(self.to_request(rows), origins, strict=True)
+                )
+            ]
+            if not parts:
+                raise validation.empty_content(self.param)
+            return validation.check_text_length(parts, self.param)
+        except validation.ValidationError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        if not isinstance(data, Rows):
+            return super().has_changed(initial, data)
+        return self.origins(data, initial) != list(range(len(initial or [])))
+
     def to_request(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
         for row in rows:
             kind = row["type"]
             if kind == "text":
-                parts.append({"type": kind, "text": row["text"]})
+                # Browsers send a textarea's line breaks as CRLF; what was typed is LF.
+                parts.append({"type": kind, "text": typed_text(row["text"])})
             elif kind == "image_url":
                 parts.append({"type": kind, kind: {"url": row["url"], "detail": row["detail"]}})
             else:
@@ -296,6 +393,13 @@ class RowsModelForm(forms.ModelForm):
     part's annotations, so an unchanged field is not rebuilt from its rows.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            for name, field in self.fields.items():
+                if isinstance(field, RowsField):
+                    field.stored = getattr(self.instance, name)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if self.instance.pk is not None:
@@ -342,6 +446,38 @@ class MessageForm(RowsModelForm):
     class Meta:
         model = Message
         fields = ["thread", "role", "content", "attachments", "metadata"]
+
+    def save(self, commit: bool = True) -> Message:
+        self.instance.item = self.conversation_item()
+        return super().save(commit)
+
+    def conversation_item(self) -> dict[str, Any] | None:
+        """The message's Conversations form (``item``) after the edit.
+
+        ``item`` keeps a message written through the Conversations API as it was
+        written, with what its Threads parts cannot hold (an ``output_text``'s
+        annotations such as ``url_citation``, its logprobs), and that view answers
+        with it. So it changes only where the content did: a part left as it was
+        keeps its item part; an edited or added part is derived from its Threads
+        form, as for a message written through the Threads API (its annotations
+        would no longer fit the edited text anyway); a removed part goes.
+        """
+        item = self.instance.item
+        if item is None or "content" not in self.changed_data:
+            return item
+        field = self.fields["content"]
+        item_parts = item.get("content") or []
+        # The editor is offered only where each item part has one Threads part, in order;
+        # should the two ever disagree, the item is derived from the edited content whole.
+        if len(item_parts) != len(field.stored or []):
+            return None
+        origins = field.origins(field.prepare_value(self["content"].data), field.stored)
+        role = self.instance.role
+        content = [
+            item_parts[origin] if origin is not None else conversation_part(part, role)
+            for origin, part in zip(origins, self.cleaned_data["content"], strict=True)
+        ]
+        return {**item, "content": content}
 
 
 class APIKeyForm(forms.ModelForm):
