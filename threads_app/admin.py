@@ -45,14 +45,14 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.text import capfirst, smart_split, unescape_string_literal
+from django.utils.text import Truncator, capfirst, smart_split, unescape_string_literal
 
-from . import signals
+from . import signals, validation
 from .deletion import delete_message, delete_thread
 from .forms import APIKeyForm, MessageForm, ThreadForm
 from .ids import MESSAGE_PREFIX, THREAD_PREFIX
 from .items import THREADS_ROLES, item_object, threads_part
-from .models import APIKey, Message, Thread
+from .models import APIKey, Message, Thread, Tombstone
 from .pagination import MessagePagination, PageRequest
 from .transfer import EXPORT_CONTENT_TYPE, export_lines
 
@@ -515,6 +515,7 @@ class ThreadAdmin(admin.ModelAdmin):
         return response
 
 
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     """Messages edited by the Threads API's rules; other items shown read-only.
@@ -635,11 +636,17 @@ class MessageAdmin(admin.ModelAdmin):
                 notify(signals.message_deleted, message, request)
 
     def thread_url(self, request: HttpRequest, obj: Message, query: str) -> str | None:
+        return self.thread_page_url(request, obj.thread_id, query, obj.public_id)
+
+    def thread_page_url(
+        self, request: HttpRequest, thread_pk: int, query: str, anchor: str
+    ) -> str | None:
+        """A page of the thread's transcript, or None where staff cannot see threads."""
         thread_admin = self.admin_site._registry.get(Thread)
         if thread_admin is None or not thread_admin.has_view_or_change_permission(request):
             return None
-        url = admin_url(self.admin_site, Thread, "change", obj.thread_id)
-        return f"{url}?{query}#{obj.public_id}"
+        url = admin_url(self.admin_site, Thread, "change", thread_pk)
+        return f"{url}?{query}#{anchor}"
 
     def response_post_save_add(self, request: HttpRequest, obj: Message) -> HttpResponse:
         url = self.thread_url(request, obj, "latest=1")
@@ -651,6 +658,107 @@ class MessageAdmin(admin.ModelAdmin):
         if url is None:
             return super().response_post_save_change(request, obj)
         return HttpResponseRedirect(url)
+
+    # The way back to a message's place in its thread ---------------------------
+    #
+    # Breadcrumbs, Close, Save and Delete of a message lead to the thread's page, at
+    # the transcript page that starts with the message and anchored on it, rather
+    # than to the list of every message.
+
+    def get_thread_place(
+        self, request: HttpRequest, obj: Message | None, thread: Thread | None = None
+    ) -> dict[str, Any] | None:
+        """The message's thread, the link to its place there and to the threads list.
+
+        Without ``obj`` (a message being added to ``thread``), the place is the
+        thread's latest page. None where staff cannot see threads.
+        """
+        if obj is not None:
+            thread = obj.thread
+            url = self.thread_url(request, obj, f"after={obj.seq - 1}")
+        elif thread is not None:
+            url = self.thread_page_url(request, thread.pk, "latest=1", "transcript")
+        else:
+            return None
+        if url is None:
+            return None
+        return {
+            "thread": thread,
+            "url": url,
+            "changelist_url": admin_url(self.admin_site, Thread, "changelist"),
+            "threads_name": capfirst(Thread._meta.verbose_name_plural),
+        }
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, add: bool = False, change: bool = False,
+        form_url: str = "", obj: Message | None = None,
+    ) -> HttpResponse:
+        thread = None
+        if obj is None and "thread" in request.GET:
+            # The transcript's "Add a message" names the thread it came from.
+            try:
+                thread_id = validation.check_thread_id(request.GET["thread"])
+            except validation.ValidationError:
+                thread_id = None
+            thread = Thread.objects.filter(public_id=thread_id).first() if thread_id else None
+        context["thread_place"] = self.get_thread_place(request, obj, thread)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        context = {"thread_place": self.get_thread_place(request, obj) if obj else None}
+        return super().history_view(request, object_id, {**context, **(extra_context or {})})
+
+    def render_delete_form(self, request: HttpRequest, context: dict) -> HttpResponse:
+        obj = context["object"]
+        context["thread_place"] = self.get_thread_place(request, obj)
+        context["message_summary"] = message_summary(obj, 300)
+        return super().render_delete_form(request, context)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """Describe each message by its role, time and the start of its text."""
+        objs = list(objs)
+        _, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        can_view = self.has_view_or_change_permission(request)
+        described = []
+        for obj in objs:
+            summary = message_summary(obj, 80)
+            name = (
+                format_html('<a href="{}">{}</a>',
+                            admin_url(self.admin_site, Message, "change", obj.pk), obj.public_id)
+                if can_view else obj.public_id
+            )
+            described.append(format_html(
+                "{}: {} · {} · {} · “{}”", capfirst(Message._meta.verbose_name), name,
+                summary["label"], summary["created_at"], summary["text"],
+            ))
+        return described, model_count, perms_needed, protected
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: Any) -> HttpResponse:
+        response = super().response_delete(request, obj_display, obj_id)
+        if not isinstance(response, HttpResponseRedirect):
+            return response  # a popup's answer
+        # The message is gone; its tombstone still says where it stood.
+        tombstone = Tombstone.objects.filter(public_id=obj_display).first()
+        thread = tombstone and Thread.objects.filter(public_id=tombstone.container).first()
+        if not thread:
+            return response
+        url = self.thread_page_url(request, thread.pk, f"after={tombstone.seq - 1}", "transcript")
+        return HttpResponseRedirect(url) if url else response
+
+
+
+def message_summary(row: Message, length: int) -> dict[str, str]:
+    """How a message is named to staff: its role (or item type), its time, its text's start."""
+    entry = transcript_entry(row)
+    texts = [part["text"] for part in entry["parts"] if part["type"] in ("text", "refusal")]
+    return {
+        "label": entry["label"],
+        "created_at": timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M:%S"),
+        "text": Truncator(" ".join(texts)).chars(length),
+    }
 
 
 class KeyStateFilter(admin.SimpleListFilter):
