@@ -368,7 +368,8 @@ class TestMessageEdit:
             attachments=[{"file_id": "file_1", "tools": [{"type": "code_interpreter"}]}])
         change = admin_url("message", "change", message.pk)
         form_page = html(admin_client.get(change))
-        assert form_page.count("<textarea") == 3  # two parts and a blank one to add
+        # Two parts, a blank one to add, and the blank one "Add another" copies.
+        assert form_page.count("<textarea") == 4
         data = message_form_data(message, **{
             "content-0-text": "first part, corrected",
             "content-1-detail": "low",

@@ -6,15 +6,21 @@ The same flows in Chromium are in ``test_admin_staff_browser.py``.
 import re
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.test import RequestFactory
 from django.utils import timezone
+
+from threads_app.models import Message
 
 from .test_admin import (
     admin_url,
+    field_block,
     html,
     make_message,
     make_thread,
+    message_form_data,
 )
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +75,76 @@ class TestPlaces:
         bulk = html(admin_client.post(admin_url("message", "changelist"), {
             "action": "delete_selected", "_selected_action": [message.pk]}))
         assert "assistant" in bulk and "“Please refund order A-1042, it never came.”" in bulk
+
+
+# Errors on their row ----------------------------------------------------------------
+
+
+class TestRowErrors:
+    def error_rows(self, page: str, field: str) -> list[str]:
+        block = field_block(page, field)
+        rows = re.findall(r'class="[^"]*threads-row\b[^"]*" data-row-index="(\d+)"', block)
+        marked = re.findall(r'class="[^"]*threads-row-error[^"]*" data-row-index="(\d+)"', block)
+        assert rows, field
+        return marked
+
+    @pytest.mark.parametrize("pairs, marked", [
+        ({"metadata-1-key": "k" * 65}, ["1"]),          # too long a key: that row
+        ({"metadata-2-key": "a", "metadata-2-value": "again"}, ["2"]),  # the repeated key
+        ({"metadata-2-key": "", "metadata-2-value": "orphan"}, ["2"]),  # a value with no key
+    ])
+    def test_a_metadata_error_marks_its_row(self, admin_client, user, pairs, marked):
+        message = make_message(make_thread(user), "hi", metadata={"a": "1", "b": "2"})
+        data = message_form_data(message, **pairs)
+        page = html(admin_client.post(admin_url("message", "change", message.pk), data))
+        assert self.error_rows(page, "metadata") == marked
+        assert 'aria-invalid="true"' not in field_block(page, "content")
+
+    def test_too_many_pairs_marks_no_row(self, admin_client, user):
+        message = make_message(make_thread(user), "hi")
+        data = message_form_data(message, **{
+            f"metadata-{i}-{part}": f"{part}{i}" for i in range(17) for part in ("key", "value")})
+        page = html(admin_client.post(admin_url("message", "change", message.pk), data))
+        assert "too many pairs" in field_block(page, "metadata")
+        assert self.error_rows(page, "metadata") == []
+
+    def test_content_errors_mark_the_part(self, admin_client, user):
+        message = make_message(make_thread(user), [
+            {"type": "text", "text": "kept"},
+            {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+        ])
+        change = admin_url("message", "change", message.pk)
+        emptied = message_form_data(message, **{"content-0-text": ""})
+        assert self.error_rows(html(admin_client.post(change, emptied)), "content") == ["0"]
+        bad_url = message_form_data(message, **{"content-1-url": "ftp://example.com/a.png"})
+        assert self.error_rows(html(admin_client.post(change, bad_url)), "content") == ["1"]
+        attachments = message_form_data(message, **{"attachments-0-tools": ["code_interpreter"]})
+        page = html(admin_client.post(change, attachments))
+        assert self.error_rows(page, "attachments") == ["0"]
+
+    def test_a_new_message_marks_its_empty_part(self, admin_client, user):
+        thread = make_thread(user)
+        page = html(admin_client.post(admin_url("message", "add"), {
+            "thread": thread.public_id, "role": "user",
+            "content-0-type": "text", "content-0-text": "fine",
+            "content-5-type": "text", "content-5-text": "",
+        }))
+        assert self.error_rows(page, "content") == ["1"]
+
+    def test_rows_added_by_number_are_all_read(self, user, admin_user):
+        # What "Add another" sends: rows numbered past the blank one, with gaps.
+        message = make_message(make_thread(user), "hi")
+        data = message_form_data(message, **{
+            "metadata-0-key": "a", "metadata-0-value": "1",
+            "metadata-7-key": "b", "metadata-7-value": "2",
+            "metadata-12-key": "c", "metadata-12-value": "3",
+            "content-3-type": "text", "content-3-extra": "1", "content-3-text": "more",
+            "content-9-type": "text", "content-9-extra": "1", "content-9-text": "",
+        })
+        request = RequestFactory().get("/")
+        request.user = admin_user
+        form_class = admin.site.get_model_admin(Message).get_form(request, message)
+        form = form_class(data, instance=message)
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["metadata"] == {"a": "1", "b": "2", "c": "3"}
+        assert [part["text"]["value"] for part in form.cleaned_data["content"]] == ["hi", "more"]

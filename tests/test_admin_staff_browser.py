@@ -101,3 +101,147 @@ def test_breadcrumbs_close_save_and_delete_lead_back_to_the_place_in_the_thread(
     articles = page.locator("#transcript article")
     expect(articles.first).to_have_id(ids[55])  # the page that held it, without it
     assert not Message.objects.filter(public_id=ids[54]).exists()
+
+
+# The edit form ---------------------------------------------------------------------
+
+
+def rich_message(sdk) -> tuple[str, str]:
+    thread = sdk.beta.threads.create(messages=[{
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Your parcel left the depot."},
+                    {"type": "image_file", "image_file": {"file_id": "file_label"}}],
+        "attachments": [{"file_id": "file_invoice", "tools": [{"type": "file_search"}]}],
+        "metadata": {"channel": "email", "agent": "Robin"},
+    }])
+    return thread.id, sdk.beta.threads.messages.list(thread.id).data[0].id
+
+
+PHONE = {"width": 390, "height": 844}
+
+# Whether an element, brought into view by scrolling the page down, lies wholly within
+# the screen's width and is what a finger touching its middle would touch.
+IN_REACH = """element => {
+    window.scrollTo(0, element.getBoundingClientRect().top + window.scrollY - 100);
+    const box = element.getBoundingClientRect();
+    const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    return box.left >= 0 && box.right <= window.innerWidth
+        && (hit === element || element.contains(hit) || hit.control === element);
+}"""
+
+
+def test_on_a_phone_the_rows_wrap_and_remove_is_in_reach(browser, live_server, staff, sdk):
+    thread_id, message_id = rich_message(sdk)
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        log_in(page, live_server, staff)
+        open_editor(page, live_server, message_id)
+        removes = page.locator("input[type=checkbox][name$='-remove']")
+        expect(removes).to_have_count(5)  # two parts, one attachment, two pairs
+        for index in range(5):
+            # Scrolled to vertically only: scrolling an element into view would also
+            # scroll the box that clips it sideways, and hide what is wrong.
+            assert removes.nth(index).evaluate(IN_REACH), index
+        for field in ("metadata-1-key", "metadata-1-value", "attachments-0-file_id",
+                      "content-0-text"):
+            assert page.locator(f"[name='{field}']").evaluate(IN_REACH), field
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        screenshot(page, "admin-edit-390.png", full_page=True)
+
+        page.locator("input[name='metadata-1-remove']").tap()
+        page.locator("input[name='attachments-0-remove']").tap()
+        page.click("input[name='_save']")
+        expect(page.locator("#transcript")).to_be_visible()
+        message = sdk.beta.threads.messages.retrieve(message_id, thread_id=thread_id)
+        assert message.metadata == {"channel": "email"} and message.attachments == []
+    finally:
+        context.close()
+
+
+def border_colour(locator) -> str:
+    return locator.evaluate("element => getComputedStyle(element).borderTopColor")
+
+
+def test_an_error_marks_the_row_at_fault_and_no_other(page, live_server, staff, sdk):
+    thread_id, message_id = rich_message(sdk)
+    log_in(page, live_server, staff)
+    open_editor(page, live_server, message_id)
+    page.fill("input[name='metadata-1-key']", "k" * 65)
+    page.fill("textarea[name='content-0-text']", "Your parcel left the depot today.")
+    page.click("input[name='_save']")
+
+    expect(page.locator(".field-metadata .errorlist")).to_contain_text("at most 64")
+    faulty = page.locator("input[name='metadata-1-key']")
+    expect(faulty).to_have_attribute("aria-invalid", "true")
+    expect(faulty).to_have_attribute("aria-describedby", "id_metadata_error")
+    error_colour = border_colour(faulty)
+    for name in ("metadata-0-key", "metadata-0-value", "metadata-2-key"):
+        other = page.locator(f"input[name='{name}']")
+        expect(other).not_to_have_attribute("aria-invalid", "true")
+        assert border_colour(other) != error_colour, name
+    # The content field has no error; its rows are not marked either.
+    expect(page.locator(".field-content .threads-row-error")).to_have_count(0)
+    screenshot(page, "admin-edit-row-error.png", full_page=True)
+
+    # An image part with a bad address: that part is marked, the text part is not.
+    open_editor(page, live_server, message_id)
+    page.fill("input[name='content-3-url']", "ftp://files.example.com/label.png")
+    page.click("input[name='_save']")
+    expect(page.locator(".field-content .errorlist")).to_contain_text("http or https")
+    marked = page.locator(".field-content .threads-row-error")
+    expect(marked).to_have_count(1)
+    expect(marked.locator("input[type=url]")).to_have_value("ftp://files.example.com/label.png")
+    assert sdk.beta.threads.messages.retrieve(message_id, thread_id=thread_id).metadata == {
+        "channel": "email", "agent": "Robin"}
+
+
+def test_several_new_rows_can_be_added_before_saving(page, live_server, staff, sdk):
+    thread_id, message_id = rich_message(sdk)
+    log_in(page, live_server, staff)
+    open_editor(page, live_server, message_id)
+
+    add_pair = page.get_by_role("button", name="Add another pair")
+    add_pair.click()
+    expect(page.locator(":focus")).to_have_attribute("aria-label", "New key")
+    add_pair.click()
+    new_keys = page.locator(".field-metadata input[aria-label='New key']")
+    new_values = page.locator(".field-metadata input[aria-label='New value']")
+    expect(new_keys).to_have_count(3)  # the blank row, and the two added
+    for index, (key, value) in enumerate([("ticket", "T-1"), ("queue", "parcels"),
+                                          ("priority", "high")]):
+        new_keys.nth(index).fill(key)
+        new_values.nth(index).fill(value)
+
+    page.get_by_role("button", name="Add another text part").click()
+    texts = page.locator(".field-content textarea")
+    expect(texts).to_have_count(3)
+    expect(texts.nth(2)).to_be_focused()
+    texts.nth(1).fill("It should arrive tomorrow.")
+    texts.nth(2).fill("Between 9 and 12.")
+    page.get_by_role("button", name="Add another image by URL").click()
+    page.locator(".field-content input[type=url]").nth(1).fill("https://img.example.com/map.png")
+
+    page.get_by_role("button", name="Add another attachment").click()
+    files = page.locator(".field-attachments input[aria-label='New file ID']")
+    files.nth(0).fill("file_route")
+    files.nth(1).fill("file_receipt")
+    page.locator(".field-attachments .threads-row").nth(2).locator(
+        "input[value=code_interpreter]").check()
+    page.click("input[name='_save']")
+
+    expect(page.locator("#transcript")).to_be_visible()
+    message = sdk.beta.threads.messages.retrieve(message_id, thread_id=thread_id)
+    assert message.metadata == {"channel": "email", "agent": "Robin", "ticket": "T-1",
+                                "queue": "parcels", "priority": "high"}
+    content = [part.model_dump(exclude_none=True) for part in message.content]
+    assert [part["type"] for part in content] == [
+        "text", "image_file", "text", "text", "image_url"]
+    assert [content[i]["text"]["value"] for i in (2, 3)] == [
+        "It should arrive tomorrow.", "Between 9 and 12."]
+    assert content[4]["image_url"]["url"] == "https://img.example.com/map.png"
+    assert [(item.file_id, [tool.type for tool in item.tools])
+            for item in message.attachments] == [
+        ("file_invoice", ["file_search"]), ("file_route", []),
+        ("file_receipt", ["code_interpreter"])]

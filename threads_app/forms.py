@@ -4,8 +4,10 @@ Each JSON column (content, attachments, metadata, tool resources) is one form
 field whose widget renders rows of inputs and reads back any number of rows.
 The field turns the rows into the API's request shape and hands it to the
 rule in :mod:`threads_app.validation` that the API itself applies, so a value
-is refused (next to its field) or stored exactly as the API would store it.
-No JavaScript: a form shows one blank row to fill in, and another after saving.
+is refused (next to its field, with the row at fault marked) or stored exactly
+as the API would store it. A form shows one blank row of each kind to fill in;
+with JavaScript, "Add another" buttons add more before saving (``rows.js``,
+a static file, so a Content-Security-Policy without inline scripts holds).
 
 What a browser sends back is not always what the page held: a textarea's line
 breaks come back as CRLF, and a text input drops line breaks altogether. So a
@@ -68,13 +70,26 @@ def content_rows(stored: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
     return rows
 
 
+# Stands for a new row's number in the rows a page keeps for "Add another";
+# rows.js puts the next free number in its place.
+NEW_ROW_INDEX = "__index__"
+
+
 class RowsWidget(forms.Widget):
     """Rows of inputs named ``<name>-<row>-<input>``; subclasses say how a row reads.
 
     The first input carries the widget's own id, so that the field's label points at it.
+    Each ``add_buttons`` entry is a button that adds a blank row of that kind:
+    ``(label, row)``.
     """
 
     extra_rows: list[dict[str, Any]] = []
+    add_buttons: list[tuple[str, dict[str, Any]]] = []
+    # Positions of the rows at fault, set by the field when it refuses them.
+    error_rows: frozenset[int] = frozenset()
+
+    class Media:
+        js = ["threads_app/rows.js"]
 
     def format_value(self, value: Any) -> Any:
         return value  # rows, not a string
@@ -85,9 +100,19 @@ class RowsWidget(forms.Widget):
 
     def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
-        rows = [dict(row, index=i) for i, row in enumerate(value or [])]
+        widget_id = context["widget"]["attrs"].get("id", name)
+        rows = [dict(row, index=i, error=i in self.error_rows) for i, row in enumerate(value or [])]
         rows += [dict(row, index=len(rows) + i) for i, row in enumerate(self.get_extra_rows())]
+        for number, row in enumerate(rows, 1):
+            row["number"] = number
+            row["id"] = widget_id if number == 1 else f"{widget_id}-{row['index']}"
         context["widget"]["rows"] = rows
+        context["widget"]["add_buttons"] = [
+            {"label": label, "kind": row.get("type", "row"),
+             "row": dict(row, extra=True, index=NEW_ROW_INDEX,
+                         id=f"{widget_id}-{NEW_ROW_INDEX}")}
+            for label, row in self.add_buttons
+        ]
         return context
 
     def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
@@ -113,6 +138,7 @@ class RowsWidget(forms.Widget):
 class MetadataWidget(RowsWidget):
     template_name = "admin/threads_app/widgets/metadata.html"
     extra_rows = [{"key": "", "value": ""}]
+    add_buttons = [("Add another pair", {"key": "", "value": ""})]
 
     def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:
         key, value = data.get(prefix + "key", ""), data.get(prefix + "value", "")
@@ -125,11 +151,16 @@ class ContentWidget(RowsWidget):
         {"type": "text", "text": ""},
         {"type": "image_url", "url": "", "detail": "auto"},
     ]
+    add_buttons = [
+        ("Add another text part", extra_rows[0]),
+        ("Add another image by URL", extra_rows[1]),
+    ]
     details = validation.IMAGE_DETAILS
 
     def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
-        for row in context["widget"]["rows"]:
+        new_rows = [button["row"] for button in context["widget"]["add_buttons"]]
+        for row in context["widget"]["rows"] + new_rows:
             # A stored detail the Threads rules do not offer ("original", written through
             # the Conversations API) stays selectable, so that an untouched part keeps it.
             detail = row.get("detail")
@@ -164,6 +195,7 @@ class ContentWidget(RowsWidget):
 class AttachmentsWidget(RowsWidget):
     template_name = "admin/threads_app/widgets/attachments.html"
     extra_rows = [{"file_id": "", "tools": []}]
+    add_buttons = [("Add another attachment", extra_rows[0])]
     tools = validation.ATTACHMENT_TOOLS
 
     def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
@@ -193,6 +225,14 @@ class ToolResourcesWidget(forms.Widget):
         return False
 
 
+class RowError(forms.ValidationError):
+    """A rows field's error, and the position of the row that caused it (None: the whole)."""
+
+    def __init__(self, message: str, code: str | None = None, row: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.row = row
+
+
 class RowsField(forms.Field):
     """A JSON column edited as rows and checked by ``rule`` from the validation module."""
 
@@ -218,11 +258,44 @@ class RowsField(forms.Field):
         return value if isinstance(value, Rows) else self.to_rows(value)
 
     def clean(self, value: Any) -> Any:
-        request = self.to_request(self.prepare_value(value))
+        rows = self.prepare_value(value)
+        self.widget.error_rows = frozenset()
         try:
-            return type(self).rule(request, self.param)
+            return self.check(rows)
+        except forms.ValidationError as error:
+            # The page shows the message above the rows, and marks the rows it is about.
+            self.widget.error_rows = frozenset(self.rows_at_fault(rows, error))
+            raise
+
+    def check(self, rows: list[dict[str, Any]]) -> Any:
+        """The stored value that ``rows`` stand for, by the rule; or a ValidationError."""
+        try:
+            return type(self).rule(self.to_request(rows), self.param)
         except validation.ValidationError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
+            raise self.form_error(error) from None
+
+    def form_error(self, error: validation.ValidationError) -> forms.ValidationError:
+        """``error`` as the form shows it, knowing its row when its path names one."""
+        match = re.match(rf"{re.escape(self.param)}\[(\d+)\]", error.param or "")
+        row = int(match.group(1)) if match else None
+        return RowError(error.message, code=error.code, row=row)
+
+    def rows_at_fault(self, rows: list[dict[str, Any]], error: forms.ValidationError) -> set[int]:
+        """The positions of the rows that ``error`` is about; none if it is about the whole.
+
+        An error that does not name its row (a metadata key too long, an empty text)
+        is put on each row that the rule refuses on its own.
+        """
+        row = getattr(error, "row", None)
+        if row is not None:
+            return {row}
+        faulty = set()
+        for index, alone in enumerate(rows):
+            try:
+                type(self).rule(self.to_request([alone]), self.param)
+            except (validation.ValidationError, forms.ValidationError):
+                faulty.add(index)
+        return faulty
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         try:
@@ -255,12 +328,13 @@ class MetadataField(RowsField):
 
     def to_request(self, rows: list[dict[str, Any]]) -> dict[str, str]:
         pairs: dict[str, str] = {}
-        for row in rows:
+        for index, row in enumerate(rows):
             if not row["key"]:
-                raise forms.ValidationError("Each value needs a key.", code="missing_key")
+                raise RowError("Each value needs a key.", code="missing_key", row=index)
             if row["key"] in pairs:
-                raise forms.ValidationError(
-                    f"The key '{row['key']}' appears more than once.", code="duplicate_key"
+                raise RowError(
+                    f"The key '{row['key']}' appears more than once.", code="duplicate_key",
+                    row=index,
                 )
             pairs[row["key"]] = row["value"]
         return pairs
@@ -303,27 +377,39 @@ class ContentField(RowsField):
             origins.append(part if kept else None)
         return origins
 
-    def clean(self, value: Any) -> Any:
+    def check(self, rows: list[dict[str, Any]]) -> Any:
         if self.stored is None:
-            return super().clean(value)
-        rows = self.prepare_value(value)
+            return super().check(rows)
         origins = self.origins(rows, self.stored)
         if origins == list(range(len(self.stored))):
             return self.stored  # as it was, even if empty, as an import may leave it
-        try:
-            parts = [
-                self.stored[origin] if origin is not None else validation.clean_content_part(
+        parts = []
+        for index, (part, origin) in enumerate(zip(self.to_request(rows), origins, strict=True)):
+            if origin is not None:
+                parts.append(self.stored[origin])
+                continue
+            try:
+                parts.append(validation.clean_content_part(
                     part, validation.path(self.param, index), self.param
-                )
-                for index, (part, origin) in enumerate(
-                    zip(self.to_request(rows), origins, strict=True)
-                )
-            ]
+                ))
+            except validation.ValidationError as error:
+                # An empty text names the whole content, yet this row is the one at fault.
+                raise RowError(error.message, code=error.code, row=index) from None
+        try:
             if not parts:
                 raise validation.empty_content(self.param)
             return validation.check_text_length(parts, self.param)
         except validation.ValidationError as error:
-            raise forms.ValidationError(error.message, code=error.code) from None
+            raise self.form_error(error) from None
+
+    def rows_at_fault(self, rows: list[dict[str, Any]], error: forms.ValidationError) -> set[int]:
+        if getattr(error, "row", None) is None and self.stored is not None:
+            # Rows left as they were are not judged again, so they are never at fault.
+            origins = self.origins(rows, self.stored)
+            edited = [index for index, origin in enumerate(origins) if origin is None]
+            faulty = super().rows_at_fault([rows[index] for index in edited], error)
+            return {edited[position] for position in faulty}
+        return super().rows_at_fault(rows, error)
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         if not isinstance(data, Rows):
