@@ -273,7 +273,9 @@ def test_editing_one_part_keeps_the_others_and_stores_typed_newlines_as_lf(
 def test_reloading_the_new_key_page_creates_no_second_key(page, live_server, staff, user):
     log_in(page, live_server, staff)
     page.goto(live_server.url + "/admin/threads_app/apikey/add/")
-    page.fill("#id_user", str(user.pk))
+    page.click(".field-user .select2-selection")
+    page.locator(".select2-search__field").fill(user.username)
+    page.locator(".select2-results__option", has_text=user.username).click()
     page.fill("#id_name", "laptop")
     page.click("input[name='_save']")
     secret = page.locator("#threads-secret").input_value()

@@ -12,7 +12,8 @@ from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.utils import timezone
 
-from threads_app.models import Message
+from threads_app.admin import APIKeyAdmin
+from threads_app.models import APIKey, Message
 
 from .test_admin import (
     admin_url,
@@ -148,3 +149,53 @@ class TestRowErrors:
         assert form.is_valid(), form.errors
         assert form.cleaned_data["metadata"] == {"a": "1", "b": "2", "c": "3"}
         assert [part["text"]["value"] for part in form.cleaned_data["content"]] == ["hi", "more"]
+
+
+# API keys: the user by name ------------------------------------------------------------
+
+
+class TestKeyUser:
+    def test_the_user_is_searched_by_name_where_the_user_admin_allows(self, admin_client):
+        page = html(admin_client.get(admin_url("apikey", "add")))
+        assert "admin-autocomplete" in page
+        user = get_user_model().objects.create_user("zoe", email="zoe@example.com")
+        search = admin_client.get("/admin/autocomplete/", {
+            "app_label": "threads_app", "model_name": "apikey", "field_name": "user",
+            "term": "zoe@"})
+        assert [r["text"] for r in search.json()["results"]] == ["zoe"]
+        response = admin_client.post(admin_url("apikey", "add"), {"user": user.pk})
+        assert response.status_code == 302 and APIKey.objects.get().user == user
+
+    def request(self, user) -> object:
+        request = RequestFactory().get("/")
+        request.user = user
+        return request
+
+    def user_field(self, site: admin.AdminSite, request) -> object:
+        key_admin = APIKeyAdmin(APIKey, site)
+        return key_admin.get_form(request)().fields["user"]
+
+    def test_without_a_user_admin_the_username_is_typed(self, admin_user, user):
+        site = admin.AdminSite(name="bare")  # a host that registers no user admin
+        field = self.user_field(site, self.request(admin_user))
+        assert field.widget.input_type == "text" and "username" in field.help_text
+        form = APIKeyAdmin(APIKey, site).get_form(self.request(admin_user))(
+            {"user": user.username, "name": "ci"})
+        assert form.is_valid() and form.cleaned_data["user"] == user
+        unknown = APIKeyAdmin(APIKey, site).get_form(self.request(admin_user))({"user": "nobody"})
+        assert "No user has this username." in unknown.errors["user"]
+
+    def test_without_a_user_search_or_permission_the_username_is_typed(self, user):
+        staff = get_user_model().objects.create_user("keys", is_staff=True)
+        staff.user_permissions.add(*Permission.objects.filter(codename="add_apikey"))
+        # May not view users: Django's autocomplete would refuse them, so no autocomplete.
+        field = self.user_field(admin.site, self.request(staff))
+        assert field.widget.input_type == "text" and field.to_field_name == "username"
+
+        class UnsearchedUsers(admin.ModelAdmin):
+            pass
+
+        site = admin.AdminSite(name="unsearched")
+        site.register(get_user_model(), UnsearchedUsers)
+        superuser = get_user_model().objects.create_superuser("root")
+        assert self.user_field(site, self.request(superuser)).to_field_name == "username"

@@ -8,8 +8,9 @@ copy button, the history of edits and deletions, and the export of a filtered li
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 
-from threads_app.models import Message, Thread
+from threads_app.models import APIKey, Message, Thread
 
 from . import test_admin_browser
 from .browser import screenshot
@@ -245,3 +246,33 @@ def test_several_new_rows_can_be_added_before_saving(page, live_server, staff, s
             for item in message.attachments] == [
         ("file_invoice", ["file_search"]), ("file_route", []),
         ("file_receipt", ["code_interpreter"])]
+
+
+# API keys -------------------------------------------------------------------------
+
+
+def test_a_key_is_created_for_a_user_found_by_name_and_its_secret_copied(
+    page, live_server, staff
+):
+    users = get_user_model().objects
+    users.create_user("marguerite", first_name="Marguerite", last_name="Duras")
+    users.create_user("margot")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                   origin=live_server.url)
+    log_in(page, live_server, staff)
+    page.goto(live_server.url + "/admin/threads_app/apikey/add/")
+    page.click(".field-user .select2-selection")
+    page.locator(".select2-search__field").fill("dura")
+    option = page.locator(".select2-results__option", has_text="marguerite")
+    expect(page.locator(".select2-results__option")).to_have_count(1)
+    option.click()
+    page.fill("#id_name", "support laptop")
+    page.click("input[name='_save']")
+
+    secret = page.locator("#threads-secret").input_value()
+    assert APIKey.objects.find_active(secret).user.username == "marguerite"
+    copy = page.get_by_role("button", name="Copy")
+    copy.click()
+    expect(page.locator("#threads-copy-status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+    screenshot(page, "admin-key-secret.png")

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename, get_user_model
@@ -123,6 +125,14 @@ def notify(signal: Any, instance: Thread | Message, request: HttpRequest) -> Non
 def lock_thread(pk: int) -> Thread:
     """Take the thread's row lock, as the API does before writing into a thread."""
     return Thread.objects.select_for_update().get(pk=pk)
+
+
+def registered_admin(site: admin.AdminSite, model: type) -> admin.ModelAdmin | None:
+    """The site's admin of ``model``, or None where the host has not registered one."""
+    try:
+        return site.get_model_admin(model)
+    except NotRegistered:
+        return None
 
 
 def admin_url(site: admin.AdminSite, model: type, view: str, *args: Any) -> str:
@@ -784,9 +794,42 @@ class APIKeyAdmin(admin.ModelAdmin):
     list_display = ("__str__", "name", "user", "created_at", "last_used_at", "is_active")
     list_select_related = ("user",)
     list_filter = (KeyStateFilter,)
-    raw_id_fields = ("user",)
     ordering = ("-created_at",)
     actions = ["revoke"]
+
+    def get_autocomplete_fields(self, request: HttpRequest) -> list[str]:
+        """The user by name, searched as they type, where the site's user admin allows it.
+
+        Django's autocomplete searches the related model's admin, with its
+        ``search_fields``, and only for staff who may view users. Elsewhere the
+        user is typed by username (see :meth:`formfield_for_dbfield`).
+        """
+        user_admin = registered_admin(self.admin_site, get_user_model())
+        if (
+            user_admin is not None
+            and user_admin.get_search_fields(request)
+            and user_admin.has_view_permission(request)
+        ):
+            return ["user"]
+        return []
+
+    def formfield_for_dbfield(
+        self, db_field: Any, request: HttpRequest, **kwargs: Any
+    ) -> forms.Field | None:
+        if db_field.name == "user" and "user" not in self.get_autocomplete_fields(request):
+            # No user search to ask: the username, typed, rather than a list of every user,
+            # and without the add and change links, which would fill in a user's pk.
+            user_model = db_field.related_model
+            username = user_model._meta.get_field(user_model.USERNAME_FIELD)
+            return forms.ModelChoiceField(
+                queryset=user_model._default_manager.all(),
+                to_field_name=user_model.USERNAME_FIELD,
+                widget=forms.TextInput(attrs={"autocomplete": "off"}),
+                label=capfirst(db_field.verbose_name),
+                help_text=f"The user's {username.verbose_name}.",
+                error_messages={"invalid_choice": f"No user has this {username.verbose_name}."},
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return ["name", "prefix", f"user__{get_user_model().USERNAME_FIELD}"]
