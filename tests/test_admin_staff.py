@@ -3,15 +3,21 @@
 The same flows in Chromium are in ``test_admin_staff_browser.py``.
 """
 
+import io
+import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
+from threads_app import trail
 from threads_app.admin import APIKeyAdmin
 from threads_app.models import APIKey, Message
 
@@ -199,3 +205,97 @@ class TestKeyUser:
         site.register(get_user_model(), UnsearchedUsers)
         superuser = get_user_model().objects.create_superuser("root")
         assert self.user_field(site, self.request(superuser)).to_field_name == "username"
+
+
+# The trail ------------------------------------------------------------------------
+
+
+def change_message(message: Message) -> list:
+    entry = LogEntry.objects.filter(object_id=str(message.pk)).latest("pk")
+    return json.loads(entry.change_message)
+
+
+class TestTrail:
+    def test_an_edit_keeps_the_values_it_replaced(self, admin_client, user):
+        message = make_message(make_thread(user), "before", metadata={"k": "old"},
+                               attachments=[{"file_id": "file_1", "tools": []}])
+        admin_client.post(admin_url("message", "change", message.pk), message_form_data(
+            message, **{"content-0-text": "after", "metadata-0-value": "new"}))
+        entry = LogEntry.objects.get(object_id=str(message.pk))
+        assert entry.action_flag == CHANGE
+        assert entry.get_change_message() == "Changed content and metadata."
+        assert change_message(message)[-1] == {trail.REPLACED: {
+            "thread": message.thread.public_id,
+            "fields": {"content": [{"type": "text", "text": {"value": "before",
+                                                             "annotations": []}}],
+                       "metadata": {"k": "old"}},
+        }}
+        history = html(admin_client.get(admin_url("message", "history", message.pk)))
+        assert "Before this change" in history and ">before</pre>" in history
+
+    def test_an_untouched_save_keeps_nothing_more(self, admin_client, user):
+        message = make_message(make_thread(user), "same")
+        admin_client.post(admin_url("message", "change", message.pk), message_form_data(message))
+        assert change_message(message) == []
+
+    def test_deletions_keep_the_message_and_show_in_the_threads_history(
+        self, admin_client, user
+    ):
+        thread = make_thread(user, ["first", "second", "third"])
+        one, two, three = thread.messages.order_by("seq")
+        admin_client.post(admin_url("message", "delete", one.pk), {"post": "yes"})
+        admin_client.post(admin_url("message", "changelist"), {
+            "action": "delete_selected", "_selected_action": [two.pk, three.pk], "post": "yes"})
+        entries = LogEntry.objects.filter(action_flag=DELETION).order_by("pk")
+        assert entries[0].object_repr == one.public_id
+        assert {entry.object_repr for entry in entries[1:]} == {two.public_id, three.public_id}
+        kept = trail.kept(entries[0])
+        assert kept["kind"] == "deleted" and kept["thread"] == thread.public_id
+        assert kept["role"] == "user" and kept["fields"]["content"] == one.content
+        history = html(admin_client.get(admin_url("thread", "history", thread.pk)))
+        for message, text in [(one, "first"), (two, "second"), (three, "third")]:
+            assert f'id="deleted-{message.public_id}"' in history
+            assert f">{text}</pre>" in history
+
+    def test_a_thread_history_shows_only_its_own_deletions(self, admin_client, user):
+        mine, other = make_thread(user, ["mine"]), make_thread(user, ["other"])
+        # Text that names the other thread as JSON would is not that thread's marker.
+        tricky = make_message(mine, f'"thread": "{other.public_id}"')
+        for message in [*other.messages.all(), tricky]:
+            admin_client.post(admin_url("message", "delete", message.pk), {"post": "yes"})
+        history = html(admin_client.get(admin_url("thread", "history", other.pk)))
+        assert history.count('class="threads-deleted-message"') == 1
+        assert f'id="deleted-{tricky.public_id}"' not in history
+
+    def test_purge_leaves_who_when_and_which_fields(self, admin_client, user):
+        keep, erase = make_thread(user, ["keep me"]), make_thread(user, ["erase me"])
+        pks = {}
+        for thread in (keep, erase):
+            message = pks[thread.public_id] = thread.messages.get()
+            admin_client.post(admin_url("message", "change", message.pk), message_form_data(
+                message, **{"content-0-text": "edited"}))
+            admin_client.post(admin_url("message", "delete", message.pk), {"post": "yes"})
+        with pytest.raises(CommandError):
+            call_command("purge_message_trail")
+        out = io.StringIO()
+        call_command("purge_message_trail", "--thread", erase.public_id, "--dry-run", stdout=out)
+        assert out.getvalue().startswith("2 log entries")
+        call_command("purge_message_trail", "--thread", erase.public_id, stdout=out)
+        assert "Purged what 2 log entries kept" in out.getvalue()
+
+        entries = list(LogEntry.objects.order_by("pk"))
+        assert len(entries) == 4
+        assert all(entry.user.username == "admin" and entry.action_time for entry in entries)
+        for entry in entries:
+            erased = entry.object_id == str(pks[erase.public_id].pk)
+            assert (trail.kept(entry) is None) == erased
+            texts = ("keep me", "erase me", "edited")
+            assert any(text in entry.change_message for text in texts) == (not erased)
+        changes = [entry.get_change_message() for entry in entries if entry.action_flag == CHANGE]
+        assert changes == ["Changed content."] * 2
+
+        LogEntry.objects.update(action_time=timezone.now() - timedelta(days=30))
+        call_command("purge_message_trail", "--older-than", "31", stdout=out)
+        assert trail.message_entries().count() == 2
+        call_command("purge_message_trail", "--older-than", "29", stdout=out)
+        assert not trail.message_entries().exists()

@@ -276,3 +276,47 @@ def test_a_key_is_created_for_a_user_found_by_name_and_its_secret_copied(
     expect(page.locator("#threads-copy-status")).to_have_text("Copied.")
     assert page.evaluate("navigator.clipboard.readText()") == secret
     screenshot(page, "admin-key-secret.png")
+
+
+# The trail ------------------------------------------------------------------------
+
+
+def test_an_edit_keeps_what_it_replaced_in_the_history(page, live_server, staff, sdk):
+    thread_id, message_id = rich_message(sdk)
+    log_in(page, live_server, staff)
+    open_editor(page, live_server, message_id)
+    page.fill("textarea[name='content-0-text']", "Your parcel was lost.\nWe are sorry.")
+    page.fill("input[name='metadata-1-value']", "Sam")
+    page.click("input[name='_save']")
+    expect(page.locator("#transcript")).to_be_visible()
+
+    page.goto(f"{live_server.url}/admin/threads_app/message/{admin_pk(message_id)}/history/")
+    entry = page.locator("#change-history tbody tr").last
+    expect(entry).to_contain_text("Changed content and metadata.")
+    kept = entry.locator(".threads-kept")
+    expect(kept.locator(".threads-kept-content .threads-kept-text")).to_have_text(
+        "Your parcel left the depot.")
+    expect(kept.locator(".threads-kept-content")).to_contain_text("file_label")
+    expect(kept.locator(".threads-kept-metadata")).to_contain_text("Robin")
+    expect(kept.locator(".threads-kept-attachments")).to_have_count(0)  # not changed
+    expect(page.locator(".breadcrumbs")).to_contain_text(thread_id)
+    screenshot(page, "admin-message-history.png", full_page=True)
+
+
+def test_a_deleted_message_is_kept_in_its_threads_history(page, live_server, staff, sdk):
+    thread_id, message_id = rich_message(sdk)
+    log_in(page, live_server, staff)
+    open_editor(page, live_server, message_id)
+    page.click("a.deletelink")
+    page.click("input[type=submit]")
+    expect(page.locator(".messagelist")).to_contain_text(message_id)
+
+    thread_pk = Thread.objects.get(public_id=thread_id).pk
+    page.goto(f"{live_server.url}/admin/threads_app/thread/{thread_pk}/history/")
+    deleted = page.locator(f"#deleted-messages article[id='deleted-{message_id}']")
+    expect(deleted).to_contain_text(f"by {staff.username}")
+    expect(deleted.locator("header")).to_contain_text("assistant")
+    expect(deleted.locator(".threads-kept-text")).to_have_text("Your parcel left the depot.")
+    expect(deleted.locator(".threads-kept-metadata")).to_contain_text("Robin")
+    expect(deleted.locator(".threads-kept-attachments")).to_contain_text("file_invoice")
+    screenshot(page, "admin-thread-history.png", full_page=True)

@@ -26,6 +26,7 @@ import orjson
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
+from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename, get_user_model
@@ -49,7 +50,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator, capfirst, smart_split, unescape_string_literal
 
-from . import signals, validation
+from . import signals, trail, validation
 from .deletion import delete_message, delete_thread
 from .forms import APIKeyForm, MessageForm, ThreadForm
 from .ids import MESSAGE_PREFIX, THREAD_PREFIX
@@ -513,6 +514,27 @@ class ThreadAdmin(admin.ModelAdmin):
             perms_needed.add(Message._meta.verbose_name)
         return described, model_count, perms_needed, []
 
+    # History ----------------------------------------------------------------
+
+    # The most deleted messages a thread's history page shows, latest first.
+    deleted_messages_shown = 100
+
+    def history_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The thread's history, and the messages deleted from it in the admin."""
+        context: dict[str, Any] = {"deleted_messages": None}
+        obj = self.get_object(request, object_id)
+        message_admin = registered_admin(self.admin_site, Message)
+        if obj is not None and message_admin and message_admin.has_view_permission(request):
+            deletions = trail.deleted_from_thread(obj.public_id)
+            shown = list(deletions.reverse()[:self.deleted_messages_shown])[::-1]
+            context["deleted_messages"] = shown
+            context["deleted_messages_total"] = (
+                deletions.count() if len(shown) == self.deleted_messages_shown else len(shown)
+            )
+        return super().history_view(request, object_id, {**context, **(extra_context or {})})
+
     # Actions ----------------------------------------------------------------
 
     @admin.action(description="Export selected threads as JSON Lines", permissions=["view"])
@@ -758,6 +780,32 @@ class MessageAdmin(admin.ModelAdmin):
         url = self.thread_page_url(request, thread.pk, f"after={tombstone.seq - 1}", "transcript")
         return HttpResponseRedirect(url) if url else response
 
+    # The trail: what a change replaced, what a deletion removed ------------------
+
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> list[dict[str, Any]]:
+        """Django's change message, and the values the edit replaced (see :mod:`.trail`)."""
+        message = super().construct_change_message(request, form, formsets, add)
+        if not add:
+            # The form's initial values are the stored ones it was built from.
+            previous = {
+                name: form.initial.get(name)
+                for name in form.changed_data if name in trail.KEPT_FIELDS
+            }
+            if previous:
+                message.append(trail.replaced(form.instance, previous))
+        return message
+
+    def log_deletions(self, request: HttpRequest, queryset: Any) -> list[LogEntry]:
+        """Log each deletion with the message as it was (see :mod:`.trail`)."""
+        return [
+            LogEntry.objects.log_actions(
+                user_id=request.user.pk, queryset=[obj], action_flag=DELETION,
+                change_message=[trail.deleted(obj)], single_object=True,
+            )
+            for obj in queryset
+        ]
 
 
 def message_summary(row: Message, length: int) -> dict[str, str]:
