@@ -299,3 +299,44 @@ class TestTrail:
         assert trail.message_entries().count() == 2
         call_command("purge_message_trail", "--older-than", "29", stdout=out)
         assert not trail.message_entries().exists()
+
+
+# Export of the list ---------------------------------------------------------------
+
+
+class TestListExport:
+    def test_the_page_says_what_the_export_holds(self, admin_client, user, other_user):
+        make_thread(user, ["marmalade please"])
+        make_thread(other_user, ["marmalade too"])
+        make_thread(user, ["apricot"])
+        changelist = admin_url("thread", "changelist")
+        listing = html(admin_client.get(changelist, {"q": "marmalade",
+                                                     "owner__id__exact": user.pk}))
+        link = re.search(r'href="([^"]*)" class="threads-export-link">Export this list', listing)
+        assert link, "no export link"
+        page = html(admin_client.get(link.group(1).replace("&amp;", "&")))
+        assert "<strong>1 thread</strong>" in page
+        assert "matching the search “marmalade”" in page and "owner: alice" in page
+        everything = html(admin_client.get(admin_url("thread", "export")))
+        assert "<strong>3 threads</strong>" in everything and "no search or filter" in everything
+        assert "Export all threads" in html(admin_client.get(changelist))
+
+    def test_download_streams_the_exporter_for_what_the_list_selects(self, admin_client, user):
+        wanted = [make_thread(user, ["marmalade"]) for _ in range(2)]
+        make_thread(user, ["other"])
+        response = admin_client.get(admin_url("thread", "export_download"), {"q": "marmalade"})
+        written = io.StringIO()
+        call_command("export_threads", *[arg for t in wanted for arg in ("--thread", t.public_id)],
+                     stdout=written, stderr=io.StringIO())
+        assert b"".join(response.streaming_content) == written.getvalue().encode()
+
+    def test_bad_parameters_go_back_to_the_list(self, admin_client, user):
+        for view in ("export", "export_download"):
+            response = admin_client.get(admin_url("thread", view), {"nonsense__x": "1"})
+            assert response["Location"] == admin_url("thread", "changelist") + "?e=1"
+
+    def test_staff_without_view_permission_get_nothing(self, client, user):
+        staff = get_user_model().objects.create_user("nobody", is_staff=True)
+        client.force_login(staff)
+        for view in ("export", "export_download"):
+            assert client.get(admin_url("thread", view)).status_code == 403

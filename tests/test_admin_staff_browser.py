@@ -7,10 +7,13 @@ copy button, the history of edits and deletions, and the export of a filtered li
 
 import re
 
+import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
+from threads_app.admin import ThreadAdmin
 from threads_app.models import APIKey, Message, Thread
+from threads_app.transfer import export_lines
 
 from . import test_admin_browser
 from .browser import screenshot
@@ -320,3 +323,38 @@ def test_a_deleted_message_is_kept_in_its_threads_history(page, live_server, sta
     expect(deleted.locator(".threads-kept-metadata")).to_contain_text("Robin")
     expect(deleted.locator(".threads-kept-attachments")).to_contain_text("file_invoice")
     screenshot(page, "admin-thread-history.png", full_page=True)
+
+
+# Export of a filtered list ------------------------------------------------------------
+
+
+def test_export_of_the_filtered_list_says_what_it_holds(
+    page, live_server, staff, sdk, monkeypatch
+):
+    monkeypatch.setattr(ThreadAdmin, "list_per_page", 2)  # the export spans pages
+    wanted = [
+        sdk.beta.threads.create(messages=[{"role": "user", "content": f"Marmalade {i}?"}]).id
+        for i in range(3)
+    ]
+    sdk.beta.threads.create(messages=[{"role": "user", "content": "Apricot jam?"}])
+    log_in(page, live_server, staff)
+    page.goto(live_server.url + "/admin/threads_app/thread/")
+    expect(page.locator(".object-tools")).to_contain_text("Export all threads")
+    page.fill("#searchbar", "marmalade")
+    page.press("#searchbar", "Enter")
+    page.get_by_role("link", name="Export this list").click()
+
+    holds = page.locator(".threads-export")
+    expect(holds.locator(".threads-export-count")).to_contain_text("3 threads")
+    expect(holds.locator(".threads-export-selection")).to_have_text(
+        "matching the search “marmalade”")
+    expect(holds).to_contain_text("import_threads")
+    screenshot(page, "admin-export.png")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download 3 threads (JSON Lines)").click()
+    body = download.value.path().read_bytes()
+
+    lines = [orjson.loads(line) for line in body.splitlines()]
+    assert [line["id"] for line in lines if line["object"] == "thread"] == wanted
+    expected = b"".join(export_lines(Thread.objects.filter(public_id__in=wanted).order_by("seq")))
+    assert body == expected

@@ -27,8 +27,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.models import DELETION, LogEntry
-from django.contrib.admin.options import IS_POPUP_VAR
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.options import IS_POPUP_VAR, IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -546,6 +546,59 @@ class ThreadAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="threads-{stamp}.jsonl"'
         return response
 
+    # Export of the list ---------------------------------------------------------
+    #
+    # The list's "Export" takes the list's own query string (search, filters, date)
+    # to a page that says what the export holds, whose button downloads it through
+    # the same exporter as the action: every thread the list selects, on every page.
+
+    def get_urls(self) -> list[URLPattern]:
+        opts = self.opts
+        name = f"{opts.app_label}_{opts.model_name}"
+        return [
+            path("export/", self.admin_site.admin_view(self.export_view), name=f"{name}_export"),
+            path("export/download/", self.admin_site.admin_view(self.export_download_view),
+                 name=f"{name}_export_download"),
+            *super().get_urls(),
+        ]
+
+    def get_export_changelist(self, request: HttpRequest) -> ChangeList:
+        """The list as the changelist builds it from the same query string."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return self.get_changelist_instance(request)
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        """Say what the list's export holds, with the button that downloads it."""
+        changelist_url = admin_url(self.admin_site, Thread, "changelist")
+        try:
+            changelist = self.get_export_changelist(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(f"{changelist_url}?{ERROR_FLAG}=1")
+        query = request.GET.urlencode()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Export threads",
+            "opts": self.opts,
+            # The list counted a searched or filtered selection exactly already; an
+            # unfiltered one it may only have estimated (EstimatedCountPaginator).
+            "thread_count": changelist.result_count
+            if changelist.queryset.query.has_filters() else changelist.queryset.count(),
+            "selection": describe_selection(changelist),
+            "download_url": admin_url(self.admin_site, Thread, "export_download")
+            + (f"?{query}" if query else ""),
+            "changelist_url": changelist_url + (f"?{query}" if query else ""),
+        }
+        return TemplateResponse(request, "admin/threads_app/thread/export.html", context)
+
+    def export_download_view(self, request: HttpRequest) -> HttpResponse:
+        """Stream the export of every thread the list selects."""
+        try:
+            changelist = self.get_export_changelist(request)
+        except IncorrectLookupParameters:
+            changelist_url = admin_url(self.admin_site, Thread, "changelist")
+            return HttpResponseRedirect(f"{changelist_url}?{ERROR_FLAG}=1")
+        return self.export_json(request, changelist.queryset)
 
 
 @admin.register(Message)
@@ -806,6 +859,32 @@ class MessageAdmin(admin.ModelAdmin):
             )
             for obj in queryset
         ]
+
+
+def describe_selection(changelist: ChangeList) -> list[str]:
+    """What selects the list's rows, in words: its search, its filters, its date."""
+    described = []
+    if changelist.query:
+        described.append(f"matching the search “{changelist.query}”")
+    params = changelist.get_filters_params()
+    used: set[str] = set()
+    for spec in changelist.filter_specs:
+        expected = set(spec.expected_parameters())
+        if not expected & params.keys():
+            continue
+        used |= expected
+        chosen = [str(choice["display"]) for choice in spec.choices(changelist)
+                  if choice.get("selected")]
+        values = chosen or [", ".join(params[key][-1] for key in sorted(expected & params.keys()))]
+        described.append(f"{spec.title}: {', '.join(values)}")
+    field = changelist.date_hierarchy
+    if field and f"{field}__year" in params:
+        parts = [params[f"{field}__{unit}"][-1] for unit in ("year", "month", "day")
+                 if f"{field}__{unit}" in params]
+        used |= {f"{field}__{unit}" for unit in ("year", "month", "day")}
+        described.append(f"{field.replace('_', ' ')} in {'-'.join(parts)}")
+    described += [f"{key} = {values[-1]}" for key, values in params.items() if key not in used]
+    return described
 
 
 def message_summary(row: Message, length: int) -> dict[str, str]:
