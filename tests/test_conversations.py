@@ -263,6 +263,71 @@ class TestHTTP:
         assert Thread.objects.get().metadata == {}
 
 
+def nul_doors(ids):
+    """Every path and query that names an ID or a cursor, each with a NUL in it."""
+    thread_id, message_id, cid, item_id = ids
+    return [
+        ("get", url("item-detail", conversation_id=cid, item_id="msg_\x00"), "item_id"),
+        ("delete", url("item-detail", conversation_id=cid, item_id="msg_\x00"), "item_id"),
+        ("get", url("item-detail", conversation_id=cid, item_id="\x00"), "item_id"),
+        ("get", url("item-list", conversation_id=cid) + "?after=%00", "after"),
+        ("get", url("item-list", conversation_id=cid) + "?after=fc_%00", "after"),
+        ("get", url("item-list", conversation_id=cid) + "?after=" + item_id + "%00", "after"),
+        ("get", url("conversation-detail", conversation_id="conv_\x00"), "conversation_id"),
+        ("post", url("conversation-detail", conversation_id="conv_\x00"), "conversation_id"),
+        ("delete", url("conversation-detail", conversation_id="conv_\x00"), "conversation_id"),
+        ("get", url("item-list", conversation_id="conv_\x00"), "conversation_id"),
+        ("post", url("item-list", conversation_id="conv_\x00"), "conversation_id"),
+        ("get", url("item-detail", conversation_id="conv_\x00", item_id=item_id),
+         "conversation_id"),
+        ("delete", url("item-detail", conversation_id="conv_\x00", item_id="msg_\x00"),
+         "conversation_id"),
+        ("post", url("item-list", conversation_id=cid), "items[0].id"),
+        ("get", url("thread-detail", thread_id="thread_\x00"), "thread_id"),
+        ("post", url("thread-detail", thread_id="thread_\x00"), "thread_id"),
+        ("delete", url("thread-detail", thread_id="thread_\x00"), "thread_id"),
+        ("get", url("thread-list") + "?after=%00", "after"),
+        ("get", url("thread-list") + "?after=thread_%00", "after"),
+        ("get", url("thread-list") + "?before=thread_%00", "before"),
+        ("get", url("message-list", thread_id="thread_\x00"), "thread_id"),
+        ("post", url("message-list", thread_id="thread_\x00"), "thread_id"),
+        ("get", url("message-list", thread_id=thread_id) + "?after=msg_%00", "after"),
+        ("get", url("message-list", thread_id=thread_id) + "?before=msg_%00", "before"),
+        ("get", url("message-list", thread_id=thread_id) + "?run_id=%00", "run_id"),
+        ("get", url("message-detail", thread_id=thread_id, message_id="msg_\x00"),
+         "message_id"),
+        ("post", url("message-detail", thread_id=thread_id, message_id="msg_\x00"),
+         "message_id"),
+        ("delete", url("message-detail", thread_id=thread_id, message_id="msg_\x00"),
+         "message_id"),
+        ("get", url("message-detail", thread_id="thread_\x00", message_id=message_id),
+         "thread_id"),
+    ]
+
+
+DOORS = nul_doors(["thread_a", "msg_a", "conv_a", "fc_a"])
+
+
+@pytest.mark.parametrize("door", range(len(DOORS)),
+                         ids=[f"{m} {p.replace(chr(0), '%00')}" for m, p, _ in DOORS])
+def test_a_nul_in_any_id_or_cursor_is_a_400(api, door):
+    """On PostgreSQL a NUL reaching a query is a 500: every door checks its IDs first."""
+    thread = make_thread(api, messages=[{"role": "user", "content": "hi"}])
+    message_id = Message.objects.get().public_id
+    cid = conv_id(thread["id"])
+    item_id = add_items(api, cid, [FUNCTION_CALL])["data"][0]["id"]
+    method, path, param = nul_doors([thread["id"], message_id, cid, item_id])[door]
+    before = counts()
+    body = {"items": [{**FUNCTION_CALL, "id": "fc_\x00"}]} if param == "items[0].id" else {}
+    if method == "post":
+        response = post(api, path, body or {"metadata": {}})
+    else:
+        response = getattr(api, method)(path)
+    error = assert_error(response, 400, param)
+    assert "null characters" in error["message"].lower() or "begins with" in error["message"]
+    assert counts() == before
+
+
 @pytest.mark.django_db(transaction=True)
 class TestSDK:
     def test_every_endpoint(self, sdk):

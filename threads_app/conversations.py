@@ -147,7 +147,7 @@ class ItemViewSet(ConversationAPIViewSet):
     pagination_class = ItemPagination
 
     def get_item(self, thread: Thread) -> Message:
-        item_id = self.kwargs["item_id"]
+        item_id = validation.check_item_id(self.kwargs["item_id"])
         row = Message.objects.filter(thread=thread, public_id=item_id).first()
         if row is None:
             raise NotFound(f"No item found with id '{item_id}'.")

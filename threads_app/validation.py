@@ -131,8 +131,11 @@ def check_choice(value: Any, choices: tuple[str, ...], param: str) -> str:
 
 
 def check_id(value: str, prefix: str, param: str) -> str:
-    """Refuse an ID of the wrong type before any lookup."""
-    if not value.startswith(prefix + "_"):
+    """Refuse an ID of the wrong type (any type if ``prefix`` is empty) before any lookup.
+
+    Every ID and cursor a request names passes here before it reaches a query.
+    """
+    if prefix and not value.startswith(prefix + "_"):
         raise ValidationError(
             f"Invalid '{param}': '{value}'. Expected an ID that begins with '{prefix}'.",
             param,
@@ -152,6 +155,11 @@ def check_thread_id(value: str, param: str = "thread_id") -> str:
 
 def check_message_id(value: str, param: str = "message_id") -> str:
     return check_id(value, MESSAGE_PREFIX, param)
+
+
+def check_item_id(value: str, param: str = "item_id") -> str:
+    """An item's ID in a path or a cursor: items have many prefixes, so any will do."""
+    return check_id(value, "", param)
 
 
 # Metadata ------------------------------------------------------------------
