@@ -22,6 +22,10 @@ def conv_id(thread_id):
     return "conv_" + thread_id.removeprefix("thread_")
 
 
+def thread_of(conversation_id):
+    return "thread_" + conversation_id.removeprefix("conv_")
+
+
 def post(client, path, body):
     return client.post(path, json.dumps(body), content_type="application/json")
 
@@ -391,3 +395,52 @@ class TestSDK:
             seen = [i.id for i in sdk.conversations.items.list(conversation.id, limit=5,
                                                                 order=order)]
             assert seen == expected
+
+    def test_item_ids_tell_nothing_of_other_owners(self, sdk, other_sdk):
+        """Bob giving the ID of Alice's message, or of her deleted item, is answered as
+        for an ID nobody used: IDs are unique within a conversation, not across owners."""
+        alice = sdk.conversations.create(items=[{"role": "user", "content": "Alice's secret"}])
+        alices_message = next(iter(sdk.conversations.items.list(alice.id))).id
+        sdk.conversations.items.create(alice.id, items=[{**FUNCTION_CALL, "id": "fc_alicegone"}])
+        sdk.conversations.items.delete("fc_alicegone", conversation_id=alice.id)
+        bob = other_sdk.conversations.create()
+
+        def bobs_item(item_id, text):
+            kind = {"msg": "message", "fc": "function_call"}[item_id.split("_")[0]]
+            if kind == "message":
+                return {"type": kind, "id": item_id, "role": "user", "content": text}
+            return {**FUNCTION_CALL, "id": item_id, "arguments": text}
+
+        unused = ("msg_nobodyhasthisone", "fc_nobodyhasthisone")
+        for item_id in (alices_message, "fc_alicegone", *unused):
+            created = other_sdk.conversations.items.create(bob.id, items=[bobs_item(item_id, "b")])
+            assert created.data[0].id == item_id
+            got = other_sdk.conversations.items.retrieve(item_id, conversation_id=bob.id)
+            assert got.model_dump(exclude_none=True) == created.data[0].model_dump(
+                exclude_none=True)
+        # Taken in Bob's own conversation: refused alike, whoever else holds the ID.
+        refusals = []
+        for item_id in (alices_message, unused[0]):
+            with pytest.raises(openai.BadRequestError) as refused:
+                other_sdk.conversations.items.create(bob.id, items=[bobs_item(item_id, "c")])
+            refusals.append({**refused.value.body,
+                             "message": refused.value.body["message"].replace(item_id, "ID")})
+        assert refusals[0] == refusals[1]
+        assert refusals[0]["param"] == "items[0].id" and refusals[0]["code"] == "id_in_use"
+        # A new conversation of Bob's may hold it too; Alice's history is as it was.
+        again = other_sdk.conversations.create(items=[bobs_item(alices_message, "d")])
+        assert next(iter(other_sdk.conversations.items.list(again.id))).id == alices_message
+        other_sdk.conversations.items.delete(alices_message, conversation_id=bob.id)
+        assert [i.id for i in other_sdk.conversations.items.list(bob.id, order="asc")] == [
+            "fc_alicegone", *unused]
+        mine = list(sdk.conversations.items.list(alice.id))
+        assert [(i.id, i.content[0].text) for i in mine] == [(alices_message, "Alice's secret")]
+        message = sdk.beta.threads.messages.retrieve(
+            alices_message, thread_id=thread_of(alice.id))
+        assert message.content[0].text.value == "Alice's secret"
+        # The deleted ID still marks its place for Alice's cursors, and stays unusable there.
+        with pytest.raises(openai.BadRequestError):
+            sdk.conversations.items.create(alice.id, items=[bobs_item("fc_alicegone", "e")])
+        assert list(sdk.conversations.items.list(alice.id, after="fc_alicegone", order="asc")) == []
+        older = sdk.conversations.items.list(alice.id, after="fc_alicegone", order="desc")
+        assert [i.id for i in older] == [alices_message]

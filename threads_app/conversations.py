@@ -36,17 +36,24 @@ class ItemPagination(CursorPagination):
     cursor_params = ("after",)
 
 
-def taken_ids(ids: list[str]) -> set[str]:
-    """Those of ``ids`` that name an object now or named one before (IDs are never reused)."""
-    live = Message.objects.filter(public_id__in=ids).values_list("public_id", flat=True)
-    dead = Tombstone.objects.filter(public_id__in=ids).values_list("public_id", flat=True)
-    return set(live) | set(dead)
+def taken_ids(thread: Thread, ids: list[str]) -> set[str]:
+    """Those of ``ids`` that name an item of ``thread`` now or named one before.
+
+    IDs are unique within a conversation, and never reused there. Whatever
+    other conversations hold (another owner's above all) is not looked at, so
+    the answer to a given ID tells nothing about them.
+    """
+    live = Message.objects.filter(thread=thread, public_id__in=ids)
+    dead = Tombstone.objects.filter(container=thread.public_id, public_id__in=ids)
+    return set(live.values_list("public_id", flat=True)) | set(
+        dead.values_list("public_id", flat=True)
+    )
 
 
 def item_rows(thread: Thread, items: list[dict[str, Any]], param: str = "items") -> list[Message]:
-    """Model rows for cleaned items, in order; a given ID must be new."""
+    """Model rows for cleaned items, in order; a given ID must be new to the conversation."""
     given = [item["public_id"] for item in items if item["public_id"]]
-    taken = taken_ids(given) if given else set()
+    taken = taken_ids(thread, given) if given else set()
     now = timezone.now()
     rows = []
     for index, item in enumerate(items):
