@@ -71,14 +71,13 @@ def item_rows(thread: Thread, items: list[dict[str, Any]], param: str = "items")
 def item_row(thread: Thread, item: dict[str, Any], public_id: str, created_at: datetime) -> Message:
     """The model row of one cleaned item (the import builds its rows here too)."""
     row = Message(thread=thread, public_id=public_id, created_at=created_at, type=item["type"])
+    row.item = {**item["item"], "id": public_id}
     if item["type"] == "message":
         row.role, row.status, row.completed_at = item["role"], item["status"], created_at
         row.content = threads_content(item["content"])
-        row.item = {"type": "message", "id": public_id, "status": item["status"],
-                    "role": item["role"], "content": item["content"]}
     else:
-        row.item = {**item["item"], "id": public_id}
-        row.status = row.item.get("status", "completed")
+        # The column takes a message's statuses; a type may have others, or none.
+        row.status = row.item.get("status") or "completed"
     return row
 
 
