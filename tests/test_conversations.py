@@ -1,10 +1,13 @@
 """The Conversations API on the Threads store: both views of one history."""
 
 import json
+import re
 
 import openai
 import orjson
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from threads_app.models import Message, Thread
 
@@ -523,6 +526,68 @@ class TestItemRules:
         assert counts() == (1, 0)
 
 
+class TestPageWeight:
+    """A page of items weighs at most MAX_PAGE_BYTES, however large its items and `limit`."""
+
+    def make_items(self, api, count, arguments_length=1000):
+        conversation = make_conversation(api)
+        made = []
+        for start in range(0, count, 20):
+            batch = [{**FUNCTION_CALL, "call_id": f"call_{n}", "arguments": "x" * arguments_length}
+                     for n in range(start, min(count, start + 20))]
+            made += add_items(api, conversation["id"], batch)["data"]
+        return conversation["id"], made
+
+    @pytest.mark.parametrize("order", ["asc", "desc"])
+    def test_pages_end_at_the_byte_budget(self, api, settings, order):
+        cid, made = self.make_items(api, 25)
+        ids = [item["id"] for item in made]
+        ids = ids if order == "asc" else ids[::-1]
+        size = len(orjson.dumps(made[0]))
+        with_limits(settings, MAX_PAGE_BYTES=size * 7 + size // 2)
+        seen, after, pages = [], None, []
+        while True:
+            query = {"order": order, "limit": 100, **({"after": after} if after else {})}
+            page = api.get(url("item-list", conversation_id=cid), query).json()
+            assert_schema(page, "ConversationItemList")
+            assert sum(len(orjson.dumps(item)) for item in page["data"]) <= size * 7.5
+            pages.append((len(page["data"]), page["has_more"]))
+            seen += [item["id"] for item in page["data"]]
+            if not page["has_more"]:
+                break
+            assert page["last_id"] == page["data"][-1]["id"]
+            after = page["last_id"]
+        assert pages == [(7, True), (7, True), (7, True), (4, False)]
+        assert seen == ids
+
+    def test_the_rows_read_are_the_rows_answered(self, api, settings):
+        cid, made = self.make_items(api, 10)
+        size = len(orjson.dumps(made[0]))
+        with_limits(settings, MAX_PAGE_BYTES=size * 3)
+        with CaptureQueriesContext(connection) as queries:
+            page = api.get(url("item-list", conversation_id=cid), {"limit": 100}).json()
+        assert len(page["data"]) == 3 and page["has_more"] is True
+        # The query that reads the items' JSON (not only its length) reads the page's only.
+        reading_items = [q["sql"] for q in queries.captured_queries
+                         if re.search(r'(?<!\()"threads_app_message"\."item"',
+                                      q["sql"].split(" FROM ")[0])]
+        assert len(reading_items) == 1, reading_items
+        assert re.search(r'"seq" IN \(\S+, \S+, \S+\)', reading_items[0])
+
+    def test_an_item_larger_than_the_budget_has_a_page_of_its_own(self, api, settings):
+        cid, made = self.make_items(api, 3)
+        with_limits(settings, MAX_PAGE_BYTES=10)
+        page = api.get(url("item-list", conversation_id=cid), {"order": "asc"}).json()
+        assert [item["id"] for item in page["data"]] == [made[0]["id"]]
+        assert page["has_more"] is True
+
+    def test_threads_messages_are_weighed_too(self, api, settings):
+        thread = make_thread(api, messages=[{"role": "user", "content": "z" * 500}] * 4)
+        with_limits(settings, MAX_PAGE_BYTES=1200)
+        page = api.get(url("item-list", conversation_id=conv_id(thread["id"]))).json()
+        assert len(page["data"]) == 2 and page["has_more"] is True
+
+
 def nul_doors(ids):
     """Every path and query that names an ID or a cursor, each with a NUL in it."""
     thread_id, message_id, cid, item_id = ids
@@ -734,6 +799,19 @@ class TestSDK:
             sdk.conversations.create(items=[{"role": "user", "content": "x" * 101}])
         assert refused.value.body["code"] == "string_above_max_length"
         assert counts() == (1, 0)
+
+    def test_auto_pagination_through_pages_cut_by_bytes(self, sdk, settings):
+        conversation = sdk.conversations.create()
+        written = []
+        for start in range(0, 30, 10):
+            batch = [{**FUNCTION_OUTPUT, "call_id": f"call_{n}", "output": "x" * 900}
+                     for n in range(start, start + 10)]
+            written += [i.id for i in sdk.conversations.items.create(conversation.id,
+                                                                    items=batch).data]
+        with_limits(settings, MAX_PAGE_BYTES=4500)  # four items of about 1,000 bytes
+        page = sdk.conversations.items.list(conversation.id, limit=100, order="asc")
+        assert len(page.data) == 4 and page.has_more is True
+        assert [i.id for i in page] == written
 
 
 def test_every_field_type_is_one_the_rules_read():

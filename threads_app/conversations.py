@@ -8,11 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Func, IntegerField, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
 from . import signals, validation
+from .conf import app_settings
 from .deletion import delete_message, delete_thread
 from .exceptions import NotFound
 from .items import (
@@ -24,16 +27,62 @@ from .items import (
     threads_content,
 )
 from .models import Message, Thread, Tombstone
-from .pagination import CursorPagination
+from .pagination import CursorPagination, Page, PageRequest
 from .representation import deleted_object, list_object
 from .views import ThreadsAPIViewSet, cursor_position
 
 
+class OctetLength(Func):
+    """The length of a text column in bytes, without sending its value to us."""
+
+    function = "OCTET_LENGTH"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # SQLite's LENGTH counts characters of text, and bytes of a blob.
+        return self.as_sql(
+            compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))",
+            **extra_context,
+        )
+
+
+def stored_size() -> Coalesce:
+    """The bytes of a row's stored JSON: its item, or the Threads parts it is made from."""
+    return Coalesce(OctetLength("item"), OctetLength("content"), 0)
+
+
 class ItemPagination(CursorPagination):
-    """Items have IDs of many prefixes, and no `before` (OpenAI's items list had none)."""
+    """Items have IDs of many prefixes, and no `before` (OpenAI's items list had none).
+
+    A page is bounded in bytes as well as in items: it ends before the item that
+    would take it past MAX_PAGE_BYTES of stored JSON (never before its first),
+    and says ``has_more``; the SDK's pager asks for the rest from ``last_id``.
+    """
 
     id_prefix = ""
     cursor_params = ("after",)
+
+    def get_max_bytes(self) -> int:
+        return app_settings.MAX_PAGE_BYTES
+
+    def paginate_queryset(self, queryset: QuerySet, page_request: PageRequest) -> Page:
+        # The sizes first, then only the rows that fit: a worker never holds more
+        # of a page than it answers.
+        sizes = self.page_queryset(
+            queryset.annotate(stored_size=stored_size()).values_list("seq", "stored_size"),
+            page_request,
+        )
+        budget, total, chosen = self.get_max_bytes(), 0, []
+        seen = 0
+        for seq, size in sizes:
+            seen += 1
+            if len(chosen) == page_request.limit or (chosen and total + size > budget):
+                break
+            chosen.append(seq)
+            total += size
+        rows = {row.seq: row for row in queryset.filter(seq__in=chosen)}
+        items = [rows[seq] for seq in chosen if seq in rows]  # one may be gone since
+        return Page(items, has_more=seen > len(chosen))
 
 
 def taken_ids(thread: Thread, ids: list[str]) -> set[str]:
