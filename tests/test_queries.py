@@ -245,7 +245,8 @@ def test_ids_are_found_by_their_unique_index_alone():
         )
         assert cursor.fetchall() == []
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned
-        assert "threads_app_message_public_id_key" in (
+        # Unique within its thread (migration 0005), led by the ID: a probe by ID alone.
+        assert "threads_app_message_id" in (
             Message.objects.filter(public_id="msg_x").explain()
         )
         assert "threads_app_thread_public_id_key" in (

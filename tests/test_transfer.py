@@ -346,12 +346,18 @@ def test_nothing_lands_in_another_owners_thread(tmp_path, conversations, other_u
     assert not Message.objects.filter(public_id="msg_sneaky").exists()
 
 
-def test_a_message_id_already_in_another_thread_is_refused(tmp_path, api, conversations):
+def test_a_message_id_of_another_thread_is_its_own_in_this_one(tmp_path, api, conversations):
+    # IDs are unique within a thread, as the Conversations API has them.
     first_id, second_id, _ = conversations
     taken = get(api, url("message-list", thread_id=first_id))["data"][0]["id"]
-    err, failed = run_import(tmp_path, [message(taken, second_id)])
-    assert failed and f"message {taken} exists in another thread" in err
-    assert texts(api, second_id) == ["solo", ""]
+    before = texts(api, first_id)
+    err, failed = run_import(tmp_path, [message(taken, second_id, text="again")])
+    assert not failed, err
+    assert texts(api, second_id) == ["solo", "", "again"]
+    assert texts(api, first_id) == before
+    err, failed = run_import(tmp_path, [message(taken, second_id, text="again")])
+    assert not failed and "0 threads, 1 messages and 0 other items were already" in err, err
+    assert texts(api, second_id) == ["solo", "", "again"]
 
 
 def test_import_needs_an_existing_owner_and_readable_files(tmp_path, db):

@@ -72,9 +72,9 @@ class Message(models.Model):
     """
 
     seq = models.BigAutoField(primary_key=True)
-    public_id = models.CharField(
-        "ID", max_length=64, unique=True, default=new_message_id, editable=False
-    )
+    # Unique within its thread (see Meta): an ID a client gives is checked against
+    # that conversation only, so no answer depends on what other owners hold.
+    public_id = models.CharField("ID", max_length=64, default=new_message_id, editable=False)
     thread = models.ForeignKey(
         Thread,
         on_delete=models.CASCADE,
@@ -103,6 +103,10 @@ class Message(models.Model):
             models.Index(fields=["thread", "seq"], name="threads_app_message_thread"),
             models.Index(fields=["thread", "run_id", "seq"], name="threads_app_message_run"),
         ]
+        constraints = [
+            # Led by the ID, so that a lookup by ID alone (the admin's search) is a probe too.
+            models.UniqueConstraint(fields=["public_id", "thread"], name="threads_app_message_id"),
+        ]
 
     def __str__(self) -> str:
         return self.public_id
@@ -115,12 +119,18 @@ class Tombstone(models.Model):
     thread's public ID for a message, and ``owner:<pk>`` for a thread.
     """
 
-    public_id = models.CharField(max_length=64, primary_key=True)
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.CharField(max_length=64)
     container = models.CharField(max_length=64)
     seq = models.BigIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["container"], name="threads_app_tombstone_box")]
+        constraints = [
+            # An item ID is unique within its thread only, and so is its tombstone.
+            models.UniqueConstraint(
+                fields=["container", "public_id"], name="threads_app_tombstone_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.public_id

@@ -106,8 +106,7 @@ class CursorPagination:
         for param in self.cursor_params:
             object_id = request.query_params.get(param) or None
             if object_id is not None:
-                if self.id_prefix:
-                    check_id(object_id, self.id_prefix, param)
+                check_id(object_id, self.id_prefix, param)
                 positions[param] = resolve(object_id, param)
         return PageRequest(limit, ascending, positions["after"], positions["before"])
 

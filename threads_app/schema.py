@@ -365,9 +365,84 @@ def component_schemas() -> dict[str, Any]:
     }
 
 
+# What each field type of items.py is in JSON Schema (see validation.clean_value).
+FIELD_KINDS: dict[str, dict[str, Any]] = {
+    kind: {"type": kind} for kind in ("string", "integer", "number", "boolean", "object", "null")
+}
+# Case aside, as urlsplit reads a scheme. No "format": a client's checker of URIs
+# may refuse what the server takes (a space in the host, say).
+HTTP_URL = {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://",
+            "description": "An http or https URL."}
+
+
+def field_schema(spec: items.FieldType) -> dict[str, Any]:
+    """The JSON Schema of a field type of items.py."""
+    if isinstance(spec, tuple):
+        return {"enum": list(spec)}
+    alternatives = spec.split("|")
+    if len(alternatives) > 1:
+        return {"anyOf": [field_schema(alternative) for alternative in alternatives]}
+    if spec.endswith("[]"):
+        return {"type": "array", "items": field_schema(spec[:-2])}
+    if spec == "url":
+        return HTTP_URL
+    if spec == validation.TOOL_OUTPUT_PART:
+        return ref("ToolOutputPart")
+    if spec in items.TAGGED:
+        return {"oneOf": [field_schema(name) for name in items.TAGGED[spec]]}
+    if spec in items.SHAPES:
+        shape = items.SHAPES[spec]
+        return fields_schema(shape.fields, shape.required_fields)
+    return FIELD_KINDS[spec]
+
+
+def fields_schema(
+    fields: dict[str, items.FieldType], required: tuple[str, ...], **properties: Any
+) -> dict[str, Any]:
+    """A closed object of typed fields; an optional one may be null (taken as not given)."""
+    schemas = {}
+    for name, spec in fields.items():
+        schema = field_schema(spec)
+        if name not in required and not validation.allows_null(spec):
+            schema = nullable(schema)
+        schemas[name] = schema
+    return obj({**properties, **schemas}, required)
+
+
+def part_schemas(kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Content parts of a message item or of a tool's output, as validation.py takes them."""
+    breakpoint_ = nullable(field_schema("prompt_cache_breakpoint"))
+    file_id = nullable(NON_EMPTY_STRING)
+    parts = {
+        "input_text": obj({"type": {"const": "input_text"}, "text": STRING,
+                           "prompt_cache_breakpoint": breakpoint_}, ("type", "text")),
+        "output_text": obj({"type": {"const": "output_text"}, "text": STRING,
+                            "annotations": nullable(field_schema("annotation[]")),
+                            "logprobs": nullable(field_schema("logprob[]"))}, ("type", "text")),
+        "input_image": obj(
+            {"type": {"const": "input_image"}, "image_url": nullable(HTTP_URL),
+             "file_id": file_id, "detail": nullable(enum(validation.IMAGE_DETAILS)),
+             "prompt_cache_breakpoint": breakpoint_},
+            ("type",),
+            description="One of `image_url` and `file_id`; `detail` \"auto\" if not given.",
+        ),
+        "input_file": obj(
+            {"type": {"const": "input_file"}, "file_id": file_id,
+             "file_url": nullable(HTTP_URL), "file_data": nullable(NON_EMPTY_STRING),
+             "filename": nullable(STRING), "detail": nullable(enum(validation.IMAGE_DETAILS)),
+             "prompt_cache_breakpoint": breakpoint_},
+            ("type",),
+            description="One of `file_id`, `file_url` and `file_data`.",
+        ),
+        "refusal": obj({"type": {"const": "refusal"}, "refusal": STRING}, ("type", "refusal")),
+    }
+    return {"oneOf": [parts[kind] for kind in kinds]}
+
+
 def conversation_schemas() -> dict[str, Any]:
     """The Conversations view of the same store. Items are OpenAI's, of many types:
-    described here by what every one has; OpenAI's own schema details each type."""
+    answers are described by what every one has (OpenAI's own schema details each
+    type); requests by the fields validation.py checks, type by type."""
     item_types = ("message", *items.ITEM_TYPES)
     item = {
         "type": "object",
@@ -377,33 +452,33 @@ def conversation_schemas() -> dict[str, Any]:
         "additionalProperties": True,
     }
     text = {**NON_EMPTY_STRING, "maxLength": app_settings.MAX_TEXT_LENGTH}
-    text_part = obj({"type": enum(("input_text", "output_text")), "text": STRING},
-                    ("type", "text"))
+    size = (f"At most {app_settings.MAX_ITEM_SIZE} bytes of JSON once stored (with its ID "
+            "and status).")
     message_request = obj(
         {
             "type": {"const": "message"},
-            "id": {"type": "string",
-                   "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"},
+            "id": nullable({"type": "string",
+                            "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"}),
             "role": enum(items.ITEM_ROLES),
-            "content": {"oneOf": [text, {"type": "array", "items": text_part, "minItems": 1}]},
-            "status": enum(validation.STATUSES),
+            "content": {"oneOf": [text, {"type": "array", "items": ref("MessageItemPart"),
+                                         "minItems": 1}]},
+            "status": nullable(enum(validation.STATUSES)),
         },
         ("role", "content"),
-        description="A message; `type` may be left out. Parts may also be images, files "
-        "and refusals, as OpenAI defines them.",
+        description="A message; `type` may be left out. Its text, over all its parts, is "
+        f"held to {app_settings.MAX_TEXT_LENGTH} characters. {size}",
     )
     typed_requests = [
-        {
-            "type": "object",
-            "properties": {
-                "type": {"const": name},
-                "id": {"type": "string", "pattern": f"^{spec.prefix}_[A-Za-z0-9]{{1,64}}$"},
-                **{field: {"not": {"type": "null"}} for field in spec.required},
-            },
-            "required": ["type", *spec.required],
-            "additionalProperties": True,
-            "description": f"A `{name}` item, kept as given.",
-        }
+        fields_schema(
+            spec.fields,
+            spec.required,
+            type={"const": name},
+            id=nullable({"type": "string",
+                         "pattern": f"^{spec.prefix}_[A-Za-z0-9]{{1,64}}$"}),
+        )
+        | {"required": ["type", *spec.required],
+           "description": f"A `{name}` item, its fields as OpenAI's schema types them. "
+           + size}
         for name, spec in items.ITEM_TYPES.items()
     ]
     item_request = {"oneOf": [message_request, *typed_requests]}
@@ -430,6 +505,8 @@ def conversation_schemas() -> dict[str, Any]:
         "Item": item,
         "ItemList": list_schema("Item", "^[a-z]+_"),
         "ItemRequest": item_request,
+        "MessageItemPart": part_schemas(items.MESSAGE_PART_TYPES),
+        "ToolOutputPart": part_schemas(items.TOOL_OUTPUT_PART_TYPES),
         "CreateConversationRequest": obj(
             {"items": nullable(items_array), "metadata": ref("MetadataRequest")}
         ),
