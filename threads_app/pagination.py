@@ -80,10 +80,8 @@ class CursorPagination:
         if raw is None or raw == "":
             return self.get_default_limit()
         maximum = self.get_max_limit()
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = None
+        # ASCII digits only: int() also takes spaces, signs, underscores and other scripts' digits.
+        limit = int(raw) if raw.isascii() and raw.isdigit() else None
         if limit is None or not 1 <= limit <= maximum:
             raise BadRequest(
                 f"Invalid 'limit': '{raw}'. Expected an integer from 1 to {maximum}.",
