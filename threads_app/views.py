@@ -449,7 +449,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
         changes = validation.clean_thread_update(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
-            for name, value in changes.items():
+            for name, value in validation.apply_patches(changes, thread).items():
                 setattr(thread, name, value)
             if changes:
                 thread.save(update_fields=list(changes))
@@ -567,8 +567,9 @@ class MessageViewSet(ThreadsAPIViewSet):
         changes = validation.clean_message_update(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
+            # The thread's lock covers its messages: every write into a thread takes it first.
             message = self.get_message(thread)
-            for name, value in changes.items():
+            for name, value in validation.apply_patches(changes, message).items():
                 setattr(message, name, value)
             if changes:
                 message.save(update_fields=list(changes))
