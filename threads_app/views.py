@@ -5,8 +5,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.db.transaction import TransactionManagementError
 from django.http import HttpResponse
 from django.utils import timezone
@@ -278,6 +279,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         to_object: Callable[[Any], dict[str, Any]],
         select: Callable[[QuerySet], QuerySet] = lambda rows: rows,
         check_container: Callable[[], object] = lambda: None,
+        partition: Callable[[dict[str, Any]], Any] = lambda values: None,
     ) -> HttpResponse:
         """A page of ``live_for(owner, container, key)`` in one query, cursors resolved inside it.
 
@@ -287,7 +289,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         query at a time in the order of the checks (401 for the key, 404 for the
         container, then each parameter), so that the answer is the one the
         first failing check gives. Unfiltered pages run from a statement
-        compiled once per shape (see statements.py).
+        compiled once per shape (see statements.py). ``partition(values)``: the
+        value (or SQL) of the partition every row has, for the paginator's bounds.
         """
         paginator = self.get_paginator()
         query = self.request.query_params
@@ -301,7 +304,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                 self.request,
                 lambda object_id, param: cursor_subquery(live, values["container"], values[param]),
             )
-            return paginator.page_queryset(select(self.filter_queryset(live)), page_request)
+            return paginator.page_queryset(
+                select(self.filter_queryset(live)), page_request, partition(values)
+            )
 
         try:
             # Validation only: the positions are found by the page's query.
@@ -324,7 +329,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                 lambda object_id, param: cursor_position(live, container, object_id, param),
             )
             if page is None:
-                page = paginator.paginate_queryset(select(self.filter_queryset(live)), page_request)
+                page = paginator.paginate_queryset(
+                    select(self.filter_queryset(live)), page_request, partition(values)
+                )
         return self.respond(
             paginator.get_paginated_data([to_object(row) for row in page.items], page)
         )
@@ -356,6 +363,16 @@ STAND_INS: dict[str, Any] = {
     "key": KEY_STAND_IN,
     **{name: f"\x00threads_app:{name}" for name in ("container", "after", "before", "message")},
 }
+
+
+def owned_threads(owner: Any) -> QuerySet:
+    """``owner``'s threads, the owner found by a subquery as a thread is for its messages.
+
+    See :class:`InPartition`: without it, PostgreSQL may walk the primary key of
+    every thread to fill a page, or fetch all the owner's threads to sort them.
+    """
+    owners = get_user_model().objects.filter(pk=owner).values("pk")
+    return Thread.objects.filter(InPartition("owner_id", owners))
 
 
 def owned_thread(owner: Any, thread_id: str, key: int | None = None) -> QuerySet:
@@ -397,12 +414,13 @@ class ThreadViewSet(ThreadsAPIViewSet):
     thread_statements = StatementCache()
 
     def get_queryset(self) -> QuerySet:
-        return Thread.objects.filter(owner=self.get_owner())
+        return owned_threads(self.get_owner().pk)
 
     def list(self, request: Request) -> HttpResponse:
         container = Tombstone.owner_container(self.get_owner().pk)
         return self.list_page(
-            lambda owner, _, key: self.get_queryset(), container, thread_object
+            lambda owner, _, key: self.get_queryset(), container, thread_object,
+            partition=lambda values: values["owner"],
         )
 
     def create(self, request: Request) -> HttpResponse:
@@ -503,6 +521,9 @@ class MessageViewSet(ThreadsAPIViewSet):
             lambda row: message_object_from_row(row, thread_id),
             select=message_rows,
             check_container=self.get_thread,
+            partition=lambda values: Subquery(
+                owned_thread(values["owner"], values["container"]).values("seq")
+            ),
         )
 
     def create(self, request: Request, thread_id: str) -> HttpResponse:
