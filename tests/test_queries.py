@@ -182,7 +182,8 @@ def test_create_message_is_one_statement(api, long_thread):
     queries = [q["sql"] for q in captured.captured_queries]
     assert len(queries) == 1
     insert = queries[0]
-    assert insert.upper().startswith("INSERT") and "threads_app_thread" in insert
+    assert insert.startswith("WITH") and "INSERT INTO" in insert
+    assert "threads_app_thread" in insert
     assert "threads_app_apikey" in insert
 
 

@@ -46,6 +46,7 @@ from .representation import (
     message_object_from_row,
     message_rows,
     thread_object,
+    unix_seconds,
 )
 from .statements import InsertUnder, StatementCache
 from .throttling import APIKeyRateThrottle
@@ -425,8 +426,10 @@ class ThreadViewSet(ThreadsAPIViewSet):
 
     def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_thread_create(self.get_body())
-        now = timezone.now()
         with transaction.atomic():
+            # Under the database's lock where it has one (SQLite's, taken at BEGIN), so that
+            # threads listed in order of creation have their times in that order too.
+            now = timezone.now()
             thread = Thread.objects.create(
                 owner=self.get_owner(),
                 created_at=now,
@@ -495,6 +498,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             ).values("seq"),
             {name: STAND_INS[name]
              for name in ("owner", "container", *(["key"] if confirming else []))},
+            stamped=("created_at", "completed_at"),
         )
         for confirming in (False, True)
     }
@@ -529,12 +533,14 @@ class MessageViewSet(ThreadsAPIViewSet):
     def create(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         fields = validation.clean_message_create(self.get_body())
-        now = timezone.now()
-        message = Message(created_at=now, completed_at=now, **fields)
         owner, key = self.get_owner().pk, self.get_key_to_confirm()
         if isinstance(owner, int):
             # The thread found, locked and written into in one statement (see statements.py),
-            # which commits at once: the answer is built first, so nothing fails after it.
+            # which commits at once and stamps the message with the time it took the lock.
+            # The answer is built first, with the time of now, so that nothing can fail
+            # after the commit: built again with the stored time only if its second differs.
+            now = timezone.now()
+            message = Message(created_at=now, completed_at=now, **fields)
             answer = self.respond(message_object(message, thread_id))
             inserted = self.inserts[key is not None].insert(
                 message, {"owner": owner, "container": thread_id, "key": key}
@@ -542,10 +548,13 @@ class MessageViewSet(ThreadsAPIViewSet):
             if inserted:
                 key_confirmed(request)
                 self.notify(signals.message_created, message)
+                if unix_seconds(message.created_at) != unix_seconds(now):
+                    answer = self.respond(message_object(message, thread_id))
                 return answer
         confirm_key(request)
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
+            now = timezone.now()  # under the thread's lock, as the statement above takes it
             message = Message.objects.create(
                 thread=thread, created_at=now, completed_at=now, **fields
             )
