@@ -662,7 +662,8 @@ class TestSDK:
         )
         assert conversation.id.startswith("conv_")
         assert sdk.conversations.retrieve(conversation.id).metadata == {"source": "sdk"}
-        assert sdk.conversations.update(conversation.id, metadata={"x": "y"}).metadata == {"x": "y"}
+        updated = sdk.conversations.update(conversation.id, metadata={"x": "y"})
+        assert updated.metadata == {"source": "sdk", "x": "y"}  # merged
         created = sdk.conversations.items.create(
             conversation.id, items=[FUNCTION_CALL, FUNCTION_OUTPUT],
             include=["message.output_text.logprobs"],

@@ -185,7 +185,7 @@ class ConversationViewSet(ConversationAPIViewSet):
         changes = validation.clean_conversation_update(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
-            thread.metadata = changes["metadata"]
+            thread.metadata = validation.apply_patches(changes, thread)["metadata"]
             thread.save(update_fields=["metadata"])
             self.notify(signals.thread_updated, thread)
             return self.respond(conversation_object(thread))

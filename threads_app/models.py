@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from .fields import JSONTextField
 from .ids import new_message_id, new_thread_id
+from .items import THREADS_ROLES
 
 ROLE_CHOICES = [
     ("user", "user"),
@@ -56,10 +57,14 @@ class Thread(models.Model):
         return self.public_id
 
 
+# The rows a Threads client sees: user and assistant messages, no other items.
+IN_THREADS_VIEW = models.Q(type="message", role__in=THREADS_ROLES)
+
+
 class MessageQuerySet(models.QuerySet):
     def in_threads_view(self) -> "MessageQuerySet":
         """The rows a Threads client sees: user and assistant messages, no other items."""
-        return self.filter(type="message", role__in=("user", "assistant"))
+        return self.filter(IN_THREADS_VIEW)
 
 
 class Message(models.Model):
@@ -99,9 +104,23 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        # A page must be read in index order, whatever statistics PostgreSQL has
+        # (a table never analyzed has none): the planner may otherwise fetch the
+        # whole thread and sort it. The Threads view reads its own partial index,
+        # whose predicate (IN_THREADS_VIEW, repeated by every query of that view)
+        # makes it the cheapest path without statistics, and as cheap as before
+        # with them; the run index holds the rare rows with a run, so that an
+        # unfiltered page cannot choose it (migration 0006, tests/test_queries.py).
         indexes = [
             models.Index(fields=["thread", "seq"], name="threads_app_message_thread"),
-            models.Index(fields=["thread", "run_id", "seq"], name="threads_app_message_run"),
+            models.Index(
+                fields=["thread", "seq"], condition=IN_THREADS_VIEW,
+                name="threads_app_message_view",
+            ),
+            models.Index(
+                fields=["thread", "run_id", "seq"], condition=models.Q(run_id__isnull=False),
+                name="threads_app_message_run",
+            ),
         ]
         constraints = [
             # Led by the ID, so that a lookup by ID alone (the admin's search) is a probe too.

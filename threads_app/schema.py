@@ -236,6 +236,18 @@ def component_schemas() -> dict[str, Any]:
         "MessageList": list_schema("MessageObject", "^msg_"),
         # Request bodies: exactly what validation.py accepts, as far as JSON Schema can say.
         "MetadataRequest": nullable(ref("Metadata")),
+        "MetadataPatch": nullable(
+            {
+                "type": "object",
+                "description": "Merged into the stored metadata: a key given is set, a key "
+                "given as null is removed, a key left out is kept; null instead of an object "
+                "clears them all. The merged map keeps to the limits of Metadata.",
+                "propertyNames": {"maxLength": validation.METADATA_MAX_KEY_LENGTH},
+                "additionalProperties": nullable(
+                    {"type": "string", "maxLength": validation.METADATA_MAX_VALUE_LENGTH}
+                ),
+            }
+        ),
         "ToolResourcesRequest": nullable(
             obj(
                 {
@@ -352,14 +364,14 @@ def component_schemas() -> dict[str, Any]:
         "ModifyThreadRequest": obj(
             {
                 "tool_resources": ref("ToolResourcesRequest"),
-                "metadata": ref("MetadataRequest"),
+                "metadata": ref("MetadataPatch"),
             },
-            description="A field sent replaces the stored value (null clears it); a field "
-            "left out is left unchanged.",
+            description="Metadata sent is merged into the stored map; tool resources sent "
+            "replace the stored ones (null clears them); a field left out is left unchanged.",
         ),
         "ModifyMessageRequest": obj(
-            {"metadata": ref("MetadataRequest")},
-            description="Only metadata can change; null clears it.",
+            {"metadata": ref("MetadataPatch")},
+            description="Only metadata can change; it is merged into the stored map.",
         ),
         **conversation_schemas(),
     }
@@ -510,7 +522,7 @@ def conversation_schemas() -> dict[str, Any]:
         "CreateConversationRequest": obj(
             {"items": nullable(items_array), "metadata": ref("MetadataRequest")}
         ),
-        "ModifyConversationRequest": obj({"metadata": ref("MetadataRequest")}, ("metadata",)),
+        "ModifyConversationRequest": obj({"metadata": ref("MetadataPatch")}, ("metadata",)),
         "CreateItemsRequest": obj({"items": {**items_array, "minItems": 1}}, ("items",)),
     }
 
@@ -650,7 +662,7 @@ THREAD_OPERATIONS = {
     ),
     "partial_update": operation(
         "modifyThread", "Threads", "Modify a thread",
-        "Replaces the thread's metadata or tool resources.",
+        "Merges metadata into the thread's; replaces its tool resources.",
         "ThreadObject", WRITE, request="ModifyThreadRequest", parameters=(THREAD_ID,),
     ),
     "destroy": operation(
@@ -674,7 +686,7 @@ MESSAGE_OPERATIONS = {
         "threads.", "MessageObject", READ, parameters=(THREAD_ID, MESSAGE_ID),
     ),
     "partial_update": operation(
-        "modifyMessage", "Messages", "Modify a message", "Replaces the message's metadata.",
+        "modifyMessage", "Messages", "Modify a message", "Merges metadata into the message's.",
         "MessageObject", WRITE, request="ModifyMessageRequest",
         parameters=(THREAD_ID, MESSAGE_ID),
     ),
@@ -699,7 +711,7 @@ CONVERSATION_OPERATIONS = {
     ),
     "partial_update": operation(
         "updateConversation", "Conversations", "Update a conversation",
-        "Replaces the conversation's metadata.",
+        "Merges metadata into the conversation's.",
         "ConversationObject", WRITE, request="ModifyConversationRequest",
         parameters=(CONVERSATION_ID,),
     ),

@@ -10,6 +10,7 @@ OpenAI did (``messages[1].content``, ``content[0].image_url.url``).
 
 import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -194,28 +195,90 @@ def clean_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
             "metadata_too_many_pairs",
         )
     for key, item in value.items():
-        if len(key) > METADATA_MAX_KEY_LENGTH:
-            raise ValidationError(
-                f"Invalid '{param}': the key '{key}' is {len(key)} characters long; "
-                f"keys may have at most {METADATA_MAX_KEY_LENGTH}.",
-                param,
-                "metadata_key_too_long",
-            )
-        if not isinstance(item, str):
-            raise ValidationError(
-                f"Invalid '{param}': the value of '{key}' is {describe(item)}; "
-                "values must be strings.",
-                param,
-                "invalid_type",
-            )
-        if len(item) > METADATA_MAX_VALUE_LENGTH:
-            raise ValidationError(
-                f"Invalid '{param}': the value of '{key}' is {len(item)} characters long; "
-                f"values may have at most {METADATA_MAX_VALUE_LENGTH}.",
-                param,
-                "metadata_value_too_long",
-            )
+        check_metadata_pair(key, item, param)
     return dict(value)
+
+
+def check_metadata_pair(key: str, item: Any, param: str, *, removable: bool = False) -> None:
+    """Refuse a key or value out of bounds; ``removable``: a value may be null."""
+    if len(key) > METADATA_MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"Invalid '{param}': the key '{key}' is {len(key)} characters long; "
+            f"keys may have at most {METADATA_MAX_KEY_LENGTH}.",
+            param,
+            "metadata_key_too_long",
+        )
+    if item is None and removable:
+        return
+    if not isinstance(item, str):
+        raise ValidationError(
+            f"Invalid '{param}': the value of '{key}' is {describe(item)}; values must be "
+            + ("strings, or null to remove the key." if removable else "strings."),
+            param,
+            "invalid_type",
+        )
+    if len(item) > METADATA_MAX_VALUE_LENGTH:
+        raise ValidationError(
+            f"Invalid '{param}': the value of '{key}' is {len(item)} characters long; "
+            f"values may have at most {METADATA_MAX_VALUE_LENGTH}.",
+            param,
+            "metadata_value_too_long",
+        )
+
+
+@dataclass(frozen=True)
+class MetadataPatch:
+    """A modify's ``metadata``: a JSON merge patch (RFC 7396) on the stored map.
+
+    Each key of ``changes`` is set to its value, or removed where the value is
+    None; ``clear`` (the body's ``metadata: null``) empties the map instead.
+    """
+
+    changes: dict[str, str | None]
+    clear: bool = False
+
+    def apply(self, stored: dict[str, str] | None, param: str = "metadata") -> dict[str, str]:
+        """The merged map, refused if it breaks the limits as a whole."""
+        if self.clear:
+            return {}
+        merged = dict(stored or {})
+        for key, value in self.changes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if len(merged) > METADATA_MAX_PAIRS:
+            raise ValidationError(
+                f"Invalid '{param}': too many pairs. Expected at most {METADATA_MAX_PAIRS} "
+                f"key-value pairs once merged with the stored ones, but got {len(merged)}.",
+                param,
+                "metadata_too_many_pairs",
+            )
+        return clean_metadata(merged, param)
+
+
+def clean_metadata_patch(value: Any, param: str = "metadata") -> MetadataPatch:
+    """Check each pair of a modify's ``metadata``; the limits on the whole wait for the merge."""
+    if value is None:
+        return MetadataPatch({}, clear=True)
+    if not isinstance(value, dict):
+        raise type_error(param, "an object", value)
+    for key, item in value.items():
+        check_metadata_pair(key, item, param, removable=True)
+    return MetadataPatch(dict(value))
+
+
+def apply_patches(changes: dict[str, Any], stored: Any) -> dict[str, Any]:
+    """``changes`` with each :class:`MetadataPatch` merged into ``stored``'s value.
+
+    Call it on a row read under its lock, so that concurrent modifies do not
+    lose each other's keys.
+    """
+    return {
+        name: value.apply(getattr(stored, name), name) if isinstance(value, MetadataPatch)
+        else value
+        for name, value in changes.items()
+    }
 
 
 # Message content -----------------------------------------------------------
@@ -428,21 +491,25 @@ def clean_thread_create(body: Any) -> dict[str, Any]:
 
 
 def clean_thread_update(body: Any) -> dict[str, Any]:
-    """Return only the fields the body names; an explicit null clears a field."""
+    """Return only the fields the body names; an explicit null clears a field.
+
+    ``metadata`` comes back as a :class:`MetadataPatch`, for :func:`apply_patches`.
+    """
     require_object(body, "body")
     reject_unknown_fields(body, ("tool_resources", "metadata"))
     changes: dict[str, Any] = {}
     if "tool_resources" in body:
         changes["tool_resources"] = clean_tool_resources(body["tool_resources"])
     if "metadata" in body:
-        changes["metadata"] = clean_metadata(body["metadata"])
+        changes["metadata"] = clean_metadata_patch(body["metadata"])
     return changes
 
 
 def clean_message_update(body: Any) -> dict[str, Any]:
+    """As :func:`clean_thread_update`, for a message's only field that changes: ``metadata``."""
     require_object(body, "body")
     reject_unknown_fields(body, ("metadata",))
-    return {"metadata": clean_metadata(body["metadata"])} if "metadata" in body else {}
+    return {"metadata": clean_metadata_patch(body["metadata"])} if "metadata" in body else {}
 
 
 # Stored objects (import) ---------------------------------------------------
@@ -968,9 +1035,10 @@ def clean_conversation_create(body: Any) -> dict[str, Any]:
 
 
 def clean_conversation_update(body: Any) -> dict[str, Any]:
+    """As :func:`clean_message_update`, but ``metadata`` is required."""
     require_object(body, "body")
     reject_unknown_fields(body, ("metadata",))
-    return {"metadata": clean_metadata(require_field(body, "metadata"))}
+    return {"metadata": clean_metadata_patch(require_field(body, "metadata"))}
 
 
 def clean_items_create(body: Any) -> list[dict[str, Any]]:
