@@ -1,9 +1,10 @@
-"""Request bodies: how deep they may nest.
+"""Request bodies: how deep they may nest, and bodies sent without a Content-Length.
 
 Whatever is accepted must be readable afterwards: orjson writes at most 254
 levels of nesting, so a body nested deeper than ``MAX_JSON_DEPTH`` is refused
 when it is parsed, before anything (the idempotency fingerprint included)
-uses it.
+uses it. A chunked body is read whole where the server can say where it ends
+(gunicorn), and refused with 411 where it cannot, never taken as empty.
 """
 
 import json
@@ -12,11 +13,13 @@ from typing import Any
 
 import openai
 import pytest
+from django.db import connection
 
 from threads_app.models import IdempotencyRecord, Message, Thread
 from threads_app.validation import MAX_JSON_DEPTH, ValidationError, check_json_depth
 
 from .conftest import url
+from .server import chunked, exchange, gunicorn, server_environment
 from .test_api import assert_error
 
 # Levels above the value of an item's `tools[0].input_schema` in an items create body:
@@ -157,3 +160,78 @@ class TestNestingThroughTheSDK:
             )
         assert refused.value.code == "nesting_too_deep"
         assert counts() == (0, 0, 0)
+
+
+# Chunked bodies --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gunicorn_address(django_db_setup):
+    """gunicorn as configured for production, serving the test site on the test database."""
+    env = server_environment(
+        DJANGO_SETTINGS_MODULE="tests.server_settings",
+        THREADS_APP_TEST_DATABASE=str(connection.settings_dict["NAME"]),
+    )
+    with gunicorn(env) as address:
+        yield address
+
+
+def chunked_post(address: tuple[str, int], path: str, secret: str, body: bytes, size: int):
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {secret}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    return exchange(address, head, chunked(body, size))
+
+
+def assert_envelope(answer, status: int) -> dict[str, Any]:
+    assert answer.status == status, answer.raw[:1000]
+    assert answer.headers["x-request-id"].startswith("req_")
+    error = json.loads(answer.body)["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+@pytest.mark.django_db(transaction=True)
+class TestChunkedBodies:
+    def test_create_with_messages_stores_them(self, gunicorn_address, secret):
+        body = json.dumps({
+            "messages": [{"role": "user", "content": "one"},
+                         {"role": "assistant", "content": "two"}],
+            "metadata": {"sent": "chunked"},
+        }).encode()
+        answer = chunked_post(gunicorn_address, url("thread-list"), secret, body, size=7)
+        assert answer.status == 200, answer.raw[:1000]
+        thread = Thread.objects.get(public_id=json.loads(answer.body)["id"])
+        assert thread.metadata == {"sent": "chunked"}
+        texts = [m.content[0]["text"]["value"] for m in thread.messages.order_by("seq")]
+        assert texts == ["one", "two"]
+
+    def test_invalid_json_is_refused(self, gunicorn_address, secret):
+        answer = chunked_post(gunicorn_address, url("thread-list"), secret, b'{"messages": [',
+                              size=4)
+        assert_envelope(answer, 400)
+        assert Thread.objects.count() == 0
+
+    def test_larger_than_the_limit_is_refused_and_stores_nothing(self, gunicorn_address, secret):
+        body = json.dumps({"metadata": {"k": "x" * (9 * 1024 * 1024)}}).encode()
+        answer = chunked_post(gunicorn_address, url("thread-list"), secret, body, size=65536)
+        error = assert_envelope(answer, 413)
+        assert error["code"] == "request_too_large"
+        assert Thread.objects.count() == 0
+
+    def test_deep_chunked_body_is_refused(self, gunicorn_address, secret):
+        body = json.dumps({"metadata": {"k": nested(300)}}).encode()
+        answer = chunked_post(gunicorn_address, url("thread-list"), secret, body, size=100)
+        assert assert_envelope(answer, 400)["code"] == "nesting_too_deep"
+        assert Thread.objects.count() == 0
+
+    def test_a_server_that_cannot_end_the_body_gets_411(self, live_server, secret):
+        # Django's own server (runserver, live_server) leaves a chunked body undecoded.
+        address = (live_server.thread.host, live_server.thread.port)
+        body = json.dumps({"messages": [{"role": "user", "content": "lost?"}]}).encode()
+        answer = chunked_post(address, url("thread-list"), secret, body, size=16)
+        error = assert_envelope(answer, 411)
+        assert error["code"] == "length_required"
+        assert Thread.objects.count() == 0
