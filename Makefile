@@ -16,13 +16,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# DEBUG is off unless DJANGO_DEBUG=1; --insecure has runserver serve the admin's
+# static files all the same.
 demo: venv
 	$(BIN)/pip install --quiet -e '.[demo]'
 	$(BIN)/python manage.py migrate --verbosity 0
 	@echo "API key of the user 'demo' (the last line below; it is shown only once):"
 	@$(BIN)/python manage.py create_api_key demo
 	@echo "Base URL: http://$(ADDRESS)/v1"
-	$(BIN)/python manage.py runserver $(ADDRESS)
+	$(BIN)/python manage.py runserver --insecure $(ADDRESS)
 
 test: venv
 	$(BIN)/pip install --quiet -e '.[test]'
