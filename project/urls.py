@@ -7,3 +7,10 @@ urlpatterns = [
     path("v1/", include("threads_app.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# Errors raised before any view (a Host not in ALLOWED_HOSTS, say): the API's
+# envelope under /v1/, Django's own pages elsewhere.
+handler400 = "threads_app.handlers.bad_request"
+handler403 = "threads_app.handlers.permission_denied"
+handler404 = "threads_app.handlers.page_not_found"
+handler500 = "threads_app.handlers.server_error"

@@ -548,6 +548,7 @@ ERRORS = {
     401: "No API key, or one that is not valid.",
     404: "No such object among the caller's.",
     409: "A request with the same Idempotency-Key is still being answered.",
+    411: "A body sent without Content-Length (chunked) where the server cannot read one.",
     413: "The body is larger than the server accepts.",
     415: "The body is not sent as JSON.",
     422: "The Idempotency-Key was used before with another body.",
@@ -557,7 +558,7 @@ ERRORS = {
 }
 # Which errors each kind of operation can answer with.
 READ = (400, 401, 404, 429, 500, 503)
-WRITE = (400, 401, 404, 409, 413, 415, 422, 429, 500, 503)
+WRITE = (400, 401, 404, 409, 411, 413, 415, 422, 429, 500, 503)
 COLLECTION_READ = tuple(status for status in READ if status != 404)
 COLLECTION_WRITE = tuple(status for status in WRITE if status != 404)
 

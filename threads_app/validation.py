@@ -114,6 +114,32 @@ def require_list(value: Any, param: str, *, max_length: int | None = None) -> li
     return value
 
 
+# Deepest nesting of objects and arrays a JSON value may have (the outermost
+# counts as 1). orjson writes at most 254 levels and raises beyond; a stored
+# value is answered a few levels down (a list's `data`, an item, its field),
+# so what is accepted must stay well below that to be read back.
+MAX_JSON_DEPTH = 64
+
+
+def check_json_depth(value: Any, param: str | None = None) -> Any:
+    """Refuse a value nested deeper than :data:`MAX_JSON_DEPTH`; walk it without recursion."""
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            what = f"'{param}'" if param else "The request body"
+            raise ValidationError(
+                f"{what} nests objects and arrays more than {MAX_JSON_DEPTH} levels deep; "
+                f"at most {MAX_JSON_DEPTH} are accepted.",
+                param,
+                "nesting_too_deep",
+            )
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+    return value
+
+
 def reject_unknown_fields(body: dict, allowed: tuple[str, ...], prefix: str = "") -> None:
     for name in body:
         if name not in allowed:

@@ -50,6 +50,7 @@ from .representation import (
 )
 from .statements import InsertUnder, StatementCache
 from .throttling import APIKeyRateThrottle
+from .wsgi import body_length_unknown
 
 
 def new_request_id() -> str:
@@ -68,6 +69,10 @@ def imported(dotted_path: str) -> Any:
 
 class PayloadTooLarge(APIError):
     status_code = 413
+
+
+class LengthRequired(APIError):
+    status_code = 411
 
 
 class APIMixin:
@@ -110,7 +115,15 @@ class APIMixin:
         return [APIKeyRateThrottle()] if app_settings.THROTTLE_RATE else []
 
     def check_body_size(self, request: Request) -> None:
-        """Refuse an oversized body from its Content-Length, before reading any of it."""
+        """Refuse an oversized body, or one of unknown length, before reading any of it."""
+        if body_length_unknown(request.META):
+            # Django and DRF read Content-Length bytes, none without it: the body
+            # would be taken as empty. ChunkedBodyMiddleware reads it where it can.
+            raise LengthRequired(
+                "This server cannot read a request body sent without a Content-Length "
+                "header here (Transfer-Encoding: chunked, say). Send it with one.",
+                code="length_required",
+            )
         limit = app_settings.MAX_BODY_SIZE
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
