@@ -507,6 +507,9 @@ class Importer:
         value = record.value
         kind = value.get("object") if isinstance(value, dict) else None
         try:
+            # orjson reads 1,024 levels but writes 254: what the API would refuse
+            # nested, an import must refuse too, or the lists holding it cannot answer.
+            validation.check_json_depth(value)
             if kind == "thread":
                 self.flush()
                 self.add_thread(record)
