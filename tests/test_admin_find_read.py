@@ -390,3 +390,76 @@ def test_word_search_can_use_the_trigram_indexes_on_postgresql(user):
         cursor.execute("EXPLAIN " + sql, params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "threads_app_message_text_trgm" in plan and "threads_app_message_item_trgm" in plan
+
+
+# The messages list ---------------------------------------------------------------
+
+
+class TestMessageList:
+    def listed(self, response) -> list[str]:
+        return [message.public_id for message in response.context["cl"].result_list]
+
+    def get(self, client, **params):
+        return client.get(admin_url("message", "changelist"), params)
+
+    def test_thread_links_to_the_message_in_its_transcript(self, admin_client, client, user):
+        thread = make_thread(user)
+        message = make_message(thread, "hello there")
+        page = html(self.get(admin_client))
+        change = admin_url("thread", "change", thread.pk)
+        link = f'<a href="{change}?message={message.public_id}#{message.public_id}">'
+        assert f"{link}{thread.public_id}</a>" in page
+        # Someone who may not read threads sees the ID, not a link to a refusal.
+        clerk = get_user_model().objects.create_user("clerk", password="pw", is_staff=True)
+        clerk.user_permissions.add(Permission.objects.get(codename="view_message"))
+        client.force_login(clerk)
+        page = html(self.get(client))
+        assert thread.public_id in page and change not in page
+
+    def test_filters_by_role_and_type(self, admin_client, user, api):
+        thread = make_thread(user, ["question", "answer"])
+        items = add_items(api, thread, MIXED_ITEMS)
+        by_type = {item["type"]: item["id"] for item in items}
+        assert self.listed(self.get(admin_client, type="function_call")) == [
+            by_type["function_call"]
+        ]
+        assert self.listed(self.get(admin_client, type="reasoning")) == [by_type["reasoning"]]
+        system = [item["id"] for item in items if item.get("role") == "system"]
+        assert self.listed(self.get(admin_client, role="system")) == system
+        assert len(self.listed(self.get(admin_client, role="assistant", type="message"))) == 2
+        page = html(self.get(admin_client))
+        assert "?type=function_call_output" in page and "?role__exact=developer" in page
+
+    def test_search_by_words_and_by_ids(self, admin_client, user, other_user, api):
+        thread = make_thread(user)
+        first = make_message(thread, "The kettle is broken")
+        second = make_message(thread, "A new kettle was sent", role="assistant")
+        other = make_message(make_thread(other_user), "Kettle? No, a toaster.")
+        items = add_items(api, thread, MIXED_ITEMS)
+        call = next(item for item in items if item["type"] == "function_call")
+
+        def search(term):
+            return self.listed(self.get(admin_client, q=term))
+
+        assert search("kettle") == [other.public_id, second.public_id, first.public_id]
+        assert search("kettle broken") == [first.public_id]  # every word, in one message
+        assert search('"new kettle"') == [second.public_id]
+        assert search("get_weather") == [call["id"]]  # inside an item
+        assert search(first.public_id) == [first.public_id]
+        assert search(call["id"]) == [call["id"]]
+        in_thread = search(thread.public_id)
+        assert len(in_thread) == 2 + len(MIXED_ITEMS) and other.public_id not in in_thread
+        conversation = "conv_" + thread.public_id.removeprefix("thread_")
+        assert search(conversation) == in_thread
+        assert search(f"{thread.public_id} toaster") == []
+        assert search("thread_" + "x" * 24) == []
+
+    def test_text_search_reads_its_keys_once(self, admin_client, user):
+        thread = make_thread(user)
+        for i in range(3):
+            make_message(thread, f"needle {i}")
+        with CaptureQueriesContext(connection) as queries:
+            response = self.get(admin_client, q="needle")
+        assert len(self.listed(response)) == 3
+        assert not [q["sql"] for q in queries if q["sql"].startswith("SELECT COUNT(")]
+        assert keys_query(queries).count("LIKE") == 2  # content and item, once

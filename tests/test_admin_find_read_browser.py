@@ -256,6 +256,24 @@ def test_search_shows_the_hit_and_leads_to_it(page, live_server, staff, desk, mo
     expect(page.locator(".threads-position").first).to_have_text("Messages 86–105 of 120")
 
 
+def test_messages_list_filters_searches_and_leads_to_the_thread(page, live_server, staff, desk):
+    log_in(page, live_server, staff)
+    page.goto(live_server.url + "/admin/threads_app/message/")
+    filters = page.locator("#changelist-filter")
+    filters.get_by_role("link", name="assistant", exact=True).click()
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(50)  # a page of them
+    expect(page.locator("p.paginator")).to_contain_text("61 messages")  # 60 + 1
+    page.fill("#searchbar", "fix retry")
+    page.press("#searchbar", "Enter")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Here is the **fix**")
+    rows.locator(f"a:has-text('{desk['refund'].public_id}')").click()
+    current = page.locator("#transcript article.threads-current")
+    expect(current).to_contain_text("Here is the fix")
+    expect(current).to_be_in_viewport()
+
+
 # Reading ----------------------------------------------------------------------
 
 

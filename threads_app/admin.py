@@ -74,7 +74,7 @@ from . import signals
 from .deletion import delete_message, delete_thread
 from .forms import APIKeyForm, MessageForm, ThreadForm
 from .ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX
-from .items import CONVERSATION_PREFIX, THREADS_ROLES, item_object, threads_part
+from .items import CONVERSATION_PREFIX, ITEM_TYPES, THREADS_ROLES, item_object, threads_part
 from .items import thread_id as conversation_thread_id
 from .markup import render_markdown
 from .models import APIKey, Message, Thread
@@ -468,6 +468,19 @@ class OwnerFilter(admin.SimpleListFilter):
         return queryset if key is None else queryset.filter(owner__pk=key)
 
 
+class MessageTypeFilter(admin.SimpleListFilter):
+    """Messages, or items of one other type (tool calls, their outputs, reasoning…)."""
+
+    title = "type"
+    parameter_name = "type"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
+        return [("message", "message"), *((name, name) for name in sorted(ITEM_TYPES))]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset if self.value() is None else queryset.filter(type=self.value())
+
+
 class KeyedChangeList(ChangeList):
     """A filtered list whose paginator read its keys reads its rows by them.
 
@@ -481,6 +494,23 @@ class KeyedChangeList(ChangeList):
         whole = not self.multi_page or (self.show_all and self.can_show_all)
         if keys is not None and whole and not self.paginator.capped:
             self.result_list = self.queryset.filter(pk__in=keys)
+
+
+class MessageChangeList(KeyedChangeList):
+    """Messages, each with a link to its place in its thread's transcript where staff may go."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        rows = list(self.result_list)
+        try:
+            thread_admin = self.model_admin.admin_site.get_model_admin(Thread)
+        except NotRegistered:
+            thread_admin = None
+        can_read = thread_admin is not None and thread_admin.has_view_or_change_permission(request)
+        for row in rows:
+            url = admin_url(self.model_admin.admin_site, Thread, "change", row.thread_id)
+            row.thread_url = f"{url}?message={row.public_id}#{row.public_id}" if can_read else None
+        self.result_list = rows
 
 
 class ThreadChangeList(KeyedChangeList):
@@ -1009,13 +1039,20 @@ class MessageAdmin(admin.ModelAdmin):
     """
 
     form = MessageForm
-    list_display = ("public_id", "thread", "type", "role", "created_at", "text")
+    list_display = ("public_id", "thread_link", "type", "role", "created_at", "text")
     list_select_related = ("thread",)
+    list_filter = ("role", MessageTypeFilter)
+    # The search itself is get_search_results; naming a field turns the box on.
     search_fields = ("public_id",)
-    search_help_text = "A message ID or a thread ID."
+    search_help_text = (
+        "Words in the text (every one must match), a message or item ID, or a thread "
+        "or conversation ID."
+    )
     ordering = ("-seq",)
     sortable_by = ()
     show_full_result_count = False
+    # Counts beside each filter's choices would count every message per choice.
+    show_facets = admin.ShowFacets.NEVER
     paginator = EstimatedCountPaginator
     list_per_page = 50
 
@@ -1060,14 +1097,19 @@ class MessageAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("thread")
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return MessageChangeList
+
+    @admin.display(description="thread")
+    def thread_link(self, obj: Message) -> str:
+        # To the message's place in its thread's transcript.
+        if getattr(obj, "thread_url", None) is None:
+            return obj.thread.public_id
+        return format_html('<a href="{}">{}</a>', obj.thread_url, obj.thread.public_id)
+
     @admin.display(description="text")
     def text(self, obj: Message) -> str:
-        entry = transcript_entry(obj)
-        if not entry["is_message"]:
-            return ""
-        texts = [part["text"] for part in entry["parts"] if part["type"] in ("text", "refusal")]
-        joined = " ".join(texts)
-        return joined[:80] + ("…" if len(joined) > 80 else "")
+        return shortened(row_text(obj), 80) if obj.type == "message" else ""
 
     @admin.display(description="content")
     def conversation_content(self, obj: Message) -> str:
@@ -1085,11 +1127,18 @@ class MessageAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        # Exact IDs only: both are unique-index probes on a table of millions.
-        return queryset.filter(Q(public_id=term) | Q(thread__public_id=term)), False
+        # IDs are unique-index probes; words are matched in the text as the threads
+        # list matches them (on PostgreSQL, from the trigram index for a rare word).
+        for term in search_terms(search_term):
+            if thread_id := search_thread_id(term):
+                # The thread's key first, so that the page is a range of its own index.
+                pk = Thread.objects.filter(public_id=thread_id).values_list("pk", flat=True)
+                queryset = queryset.filter(thread_id=pk.first())
+            elif is_item_id(term):
+                queryset = queryset.filter(public_id=term)
+            else:
+                queryset = queryset.filter(text_condition(term))
+        return queryset, False
 
     def save_model(self, request: HttpRequest, obj: Message, form: Any, change: bool) -> None:
         # As the API does: lock the thread first, so that writes into one thread
