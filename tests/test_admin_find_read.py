@@ -463,3 +463,16 @@ class TestMessageList:
         assert len(self.listed(response)) == 3
         assert not [q["sql"] for q in queries if q["sql"].startswith("SELECT COUNT(")]
         assert keys_query(queries).count("LIKE") == 2  # content and item, once
+
+
+def test_a_huge_thread_is_not_counted_in_the_list(admin_client, user, monkeypatch):
+    monkeypatch.setattr(ThreadAdmin, "message_count_limit", 3)
+    small = make_thread(user, ["a", "b", "c"])
+    huge = make_thread(user, ["a", "b", "c", "d"])
+    response = changelist(admin_client)
+    counts = {t.public_id: t.message_count for t in response.context["cl"].result_list}
+    assert counts == {small.public_id: 3, huge.public_id: None}
+    assert ">3+</span>" in html(response)
+    # Its own page counts it.
+    page = html(admin_client.get(admin_url("thread", "change", huge.pk)))
+    assert "Conversation · 4 messages" in page

@@ -13,9 +13,10 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from threads_app.admin import ThreadAdmin
-from threads_app.models import Message, Thread
+from threads_app.models import APIKey, Message, Thread
 from threads_app.validation import clean_content
 
 from .browser import screenshot
@@ -114,6 +115,17 @@ def desk(db):
     add(refund, [{"type": "text", "text": MARKDOWN},
                  {"type": "image_url", "image_url": {"url": IMAGE_URL}}],
         role="assistant", at=start + timedelta(minutes=5))
+    # A tool call and its output, through the Conversations API as a client makes them.
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Bearer " + APIKey.generate(ada)[1])
+    conversation = "conv_" + refund.public_id.removeprefix("thread_")
+    answer = api.post(f"/api/openai/v1/conversations/{conversation}/items", {"items": [
+        {"type": "function_call", "call_id": "call_1", "name": "issue_refund",
+         "arguments": '{"order": "A-1042", "amount": "39.90"}'},
+        {"type": "function_call_output", "call_id": "call_1",
+         "output": '{"refund": "re_77", "status": "issued"}'},
+    ]}, format="json")
+    assert answer.status_code == 200, answer.content
     add(refund, "Thanks. Please refund it to my card; the marmalade order can stay.",
         at=start + timedelta(days=20), metadata={"channel": "email"})
 
@@ -377,7 +389,7 @@ def test_transcript_sits_above_the_save_row(page, live_server, staff, desk):
     save = page.locator(".submit-row").last.bounding_box()
     fields = page.locator("fieldset.module").first.bounding_box()
     assert fields["y"] < transcript["y"] < save["y"]
-    expect(page.locator("#transcript-heading")).to_have_text("Conversation · 3 messages")
+    expect(page.locator("#transcript-heading")).to_have_text("Conversation · 5 messages")
     screenshot(page, "read-transcript.png", full_page=True)
 
 
