@@ -6,6 +6,7 @@ urlpatterns = [
     # match a path costs an exception (about 1.5% of an API request; bench/).
     path("v1/", include("threads_app.urls")),
     path("admin/", admin.site.urls),
+    path("", include("project.pages")),  # the demo's own pages: templates/
 ]
 
 # Errors raised before any view (a Host not in ALLOWED_HOSTS, say): the API's
