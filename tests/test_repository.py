@@ -1,5 +1,10 @@
-"""The repository tests itself: nothing the suite or the docs rely on lives outside it."""
+"""The repository tests itself: nothing the suite or the docs rely on lives outside it,
+and a run of the suite needs nothing made beforehand and leaves nothing behind."""
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from .oracle import DEFAULT_PATH
@@ -29,3 +34,21 @@ def test_no_readme_doc_or_test_names_a_file_outside_the_repository():
         if name in path.read_text()
     ]
     assert not found
+
+
+def test_a_run_leaves_no_file_of_its_database_behind():
+    """A run of the suite removes its SQLite test database, WAL and shared memory included."""
+    # On SQLite whatever the suite runs on: its files are what is at stake.
+    env = {name: value for name, value in os.environ.items() if name != "DATABASE_URL"}
+    # Two SDK clients through the live server: what left files behind before.
+    selected = "tests/test_sdk.py::test_isolation_through_the_sdk"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
+         selected],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    output, _ = child.communicate(timeout=300)
+    assert child.returncode == 0, output[-3000:]
+    left = Path(tempfile.gettempdir()).glob(f"threads_app_test_{child.pid}.sqlite3*")
+    assert sorted(path.name for path in left) == [], output[-3000:]
+
