@@ -2,6 +2,7 @@ import gc
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -15,6 +16,24 @@ from threads_app.models import APIKey
 from .browser import browser  # noqa: F401 (offered to every test module)
 
 NAMESPACE = "openai"
+
+
+def maintenance_database(database_url: str) -> dict[str, Any]:
+    """psycopg's arguments for the server of ``database_url``, on its ``postgres`` database.
+
+    The database the URL names need not exist: the suite makes the databases it uses
+    and drops them, as Django's test runner does through the same maintenance database.
+    """
+    import dj_database_url
+
+    config = dj_database_url.parse(database_url)
+    return {
+        "host": config["HOST"],
+        "port": config["PORT"] or 5432,
+        "user": config["USER"],
+        "password": config["PASSWORD"] or None,
+        "dbname": "postgres",
+    }
 
 
 def url(name: str, **kwargs: str) -> str:

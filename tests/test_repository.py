@@ -6,7 +6,11 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+
+from .conftest import maintenance_database
 from .oracle import DEFAULT_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,3 +56,20 @@ def test_a_run_leaves_no_file_of_its_database_behind():
     left = Path(tempfile.gettempdir()).glob(f"threads_app_test_{child.pid}.sqlite3*")
     assert sorted(path.name for path in left) == [], output[-3000:]
 
+
+def test_a_database_url_naming_no_database_is_enough():
+    """``DATABASE_URL=postgres://…/NAME make test`` works when NAME does not exist."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("DATABASE_URL names no PostgreSQL server")
+    import psycopg
+
+    name = f"threads_app_missing_{os.getpid()}"
+    missing = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    # What the suite does with the server beside running Django's test runner (which
+    # uses the same maintenance database): make a database of its own, and drop it.
+    with psycopg.connect(**maintenance_database(missing), autocommit=True) as connection:
+        exists = "SELECT 1 FROM pg_database WHERE datname = %s"
+        assert connection.execute(exists, [name]).fetchone() is None
+        connection.execute(f'CREATE DATABASE "{name}_made"')
+        connection.execute(f'DROP DATABASE "{name}_made"')
