@@ -126,6 +126,8 @@ class Client:
                 self.create_thread(sdk)
         except BaseException as exc:  # reported by the test, with the client's number
             self.errors.append(exc)
+        finally:
+            sdk.close()
 
     def create_thread(self, sdk: openai.OpenAI) -> None:
         sent = time.monotonic()
@@ -206,6 +208,7 @@ def test_concurrent_writers_lose_nothing_and_keep_order(gunicorn_url, secret):
     assert len(created) == CLIENTS * THREADS
     assert len(thread_ids) == len(set(thread_ids))
     assert set(thread_ids) == created | {shared.id}
+    sdk.close()
 
 
 @contextmanager

@@ -170,9 +170,9 @@ def test_errors_raise_the_matching_exceptions(sdk, live_server):
     with pytest.raises(openai.NotFoundError):
         sdk.beta.threads.messages.retrieve("msg_" + "0" * 24, thread_id=thread.id)
 
-    wrong_key = openai.OpenAI(api_key="sk-wrong", base_url=sdk.base_url, max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as unauthenticated:
-        wrong_key.beta.threads.retrieve(thread.id)
+    with openai.OpenAI(api_key="sk-wrong", base_url=sdk.base_url, max_retries=0) as wrong_key:
+        with pytest.raises(openai.AuthenticationError) as unauthenticated:
+            wrong_key.beta.threads.retrieve(thread.id)
     assert unauthenticated.value.body["code"] == "invalid_api_key"
 
 

@@ -10,6 +10,7 @@ them by.
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
@@ -188,6 +189,14 @@ class APIKey(models.Model):
     """A secret that authenticates as its user. Only its hash and a prefix are stored."""
 
     SECRET_PREFIX = "sk-"
+    SECRET_BYTES = 32
+    # What every secret generate() makes looks like: the prefix, then the random bytes
+    # in URL-safe base64 without padding. Authentication leaves other tokens to the
+    # host's own classes, so a key of another shape would never authenticate.
+    SECRET_BODY_LENGTH = -(-4 * SECRET_BYTES // 3)  # base64: 4 characters per 3 bytes
+    SECRET_SHAPE = re.compile(
+        re.escape(SECRET_PREFIX) + "[A-Za-z0-9_-]" + "{" + str(SECRET_BODY_LENGTH) + "}"
+    )
     DISPLAY_PREFIX_LENGTH = 10
 
     user = models.ForeignKey(
@@ -211,7 +220,7 @@ class APIKey(models.Model):
     @classmethod
     def generate(cls, user: models.Model, name: str = "") -> tuple["APIKey", str]:
         """Create a key for ``user``; return it with the secret, which is never stored."""
-        secret = cls.SECRET_PREFIX + secrets.token_urlsafe(32)
+        secret = cls.SECRET_PREFIX + secrets.token_urlsafe(cls.SECRET_BYTES)
         api_key = cls.objects.create(
             user=user,
             name=name,
@@ -219,6 +228,11 @@ class APIKey(models.Model):
             key_hash=hash_api_key(secret),
         )
         return api_key, secret
+
+    @classmethod
+    def is_secret_shaped(cls, token: str) -> bool:
+        """Tell whether ``token`` has the shape of a secret made by :meth:`generate`."""
+        return cls.SECRET_SHAPE.fullmatch(token) is not None
 
     @property
     def is_active(self) -> bool:
