@@ -24,12 +24,14 @@ demo-install: venv
 demo-database: demo-install
 	$(BIN)/python manage.py migrate --verbosity 0
 
+# DEBUG is off unless DJANGO_DEBUG=1; --insecure has runserver serve the admin's
+# static files all the same.
 demo: demo-database
 	@echo "API key of the user 'demo' (the last line below; it is shown only once):"
 	@$(BIN)/python manage.py create_api_key demo
 	@echo "Base URL: http://$(ADDRESS)/v1"
 	@echo "Admin: http://$(ADDRESS)/admin/ (to make a login for it: make superuser)"
-	$(BIN)/python manage.py runserver $(ADDRESS)
+	$(BIN)/python manage.py runserver --insecure $(ADDRESS)
 
 # Asks for a username, an email address and a password; SUPERUSER_ARGS=--noinput
 # takes them from DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_EMAIL and DJANGO_SUPERUSER_PASSWORD.

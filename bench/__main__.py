@@ -46,6 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 SIZES = [100, 100_000, 1_000_000]
 QUICK_SIZES = [100, 10_000, 100_000]
+# Threads of ten messages each on which bench/admin.py times the staff admin.
+ADMIN_THREADS = 100_000
+ADMIN_QUICK_THREADS = 10_000
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/threads_app_bench"
 SETTINGS = "bench.settings"
 # The issue's targets: throughput as a fraction of the floor.
@@ -109,7 +112,9 @@ def ensure_postgres_database(url: str) -> str | None:
     return None
 
 
-def run_measure(url: str, sizes: list[int], rounds: int, reseed: bool) -> dict[str, Any]:
+def run_measure(
+    url: str, sizes: list[int], rounds: int, reseed: bool, admin_threads: int
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [
             sys.executable,
@@ -119,6 +124,8 @@ def run_measure(url: str, sizes: list[int], rounds: int, reseed: bool) -> dict[s
             ",".join(map(str, sizes)),
             "--rounds",
             str(rounds),
+            "--admin-threads",
+            str(admin_threads),
             "--out",
             out.name,
         ]
@@ -369,7 +376,8 @@ def walk_memory(server: Server, prepared: dict[str, Any]) -> dict[str, Any]:
 
 def run_database(name: str, url: str, sizes: list[int], args: argparse.Namespace) -> dict:
     log(f"== {name}")
-    measured = run_measure(url, sizes, args.rounds, args.reseed)
+    admin_threads = ADMIN_QUICK_THREADS if args.quick else ADMIN_THREADS
+    measured = run_measure(url, sizes, args.rounds, args.reseed, admin_threads)
     with serving(url) as server:
         measured["throughput"] = throughput(server, measured, args.duration)
     with serving(url) as server:  # fresh workers, so that the peak is the walk's own
@@ -384,6 +392,20 @@ def span(low_high: list[float]) -> str:
 
 def cpu_row(by_group: dict[str, Any]) -> str:
     return " ".join(f"{by_group[group]:>8}" for group in GROUPS)
+
+
+def print_admin(result: dict[str, Any]) -> None:
+    """The staff admin's figures (bench/admin.py)."""
+    print(
+        f"\nThe admin, with {result['threads']:,} more threads of ten messages"
+        " (in-process, a staff session; ms)"
+    )
+    print(f"{'page':<46} {'p50':>8} {'max':>8} {'queries':>8} {'slowest query':>14}")
+    for name, page in result["pages"].items():
+        print(
+            f"{name:<46} {page['p50_ms']:>8.1f} {page['max_ms']:>8.1f} {page['queries']:>8}"
+            f" {page['slowest_query_ms']:>14.1f}"
+        )
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -464,6 +486,8 @@ def print_report(report: dict[str, Any]) -> None:
         print("\nQueries per request (authentication included)")
         for case, q in result["queries"].items():
             print(f"  {case:<30} {q['queries']}")
+        if result.get("admin"):
+            print_admin(result["admin"])
         mem = result["memory"]
         print(
             f"\nSDK auto-pager over {mem['messages']:,} messages: {mem['seconds']} s; "

@@ -3,8 +3,9 @@
     DATABASE_URL=... python -m bench.measure --sizes 100,100000,1000000 --out FILE
 
 Migrates, seeds (or reuses) the benchmark threads, then measures list latency
-against thread size, queries per request, and the list query's plan. It
-writes JSON for ``python -m bench``, which serves the same database over HTTP.
+against thread size, queries per request, the list query's plan, and the staff
+admin on many threads (``bench.admin``). It writes JSON for ``python -m bench``,
+which serves the same database over HTTP.
 """
 
 import argparse
@@ -27,6 +28,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from threads_app.models import APIKey, Message, Thread  # noqa: E402
 
+from . import admin as admin_bench  # noqa: E402
 from .seed import seed_thread  # noqa: E402
 
 MOUNT = "/v1"
@@ -191,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100,100000,1000000")
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--admin-threads", type=int, default=100_000,
+                        help="threads of the admin's corpus (bench/admin.py); 0 skips it")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -200,6 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     latency = list_latency(client, prepared["threads"], args.rounds)
     queries = queries_per_request(client, prepared["threads"], prepared["write_thread"])
     plans = list_plans(queries)
+    admin = admin_bench.run(args.admin_threads, 5, args.reseed) if args.admin_threads else None
     with open(args.out, "w") as out:
         json.dump(
             {
@@ -208,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                 "list_latency": latency,
                 "queries": queries,
                 "plans": plans,
+                "admin": admin,
             },
             out,
             indent=1,

@@ -78,11 +78,8 @@ def message_rows(thread: Thread, count: int, seed: int) -> tuple[list[str], Iter
     return [f.column for f in fields], rows()
 
 
-def seed_thread(thread: Thread, count: int, label: str) -> None:
-    """Append ``count`` messages to ``thread`` in bulk."""
-    columns, rows = message_rows(thread, count, seed=thread.pk)
-    table = Message._meta.db_table
-    progress = Progress(label, count)
+def insert_rows(table: str, columns: list[str], rows: Iterator[tuple], progress: Progress) -> None:
+    """Insert ``rows`` into ``table`` through the driver's bulk path, in one transaction."""
     done = 0
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
@@ -105,5 +102,11 @@ def seed_thread(thread: Thread, count: int, label: str) -> None:
                     progress.update(done)
             if batch:
                 cursor.executemany(sql, batch)
-    if progress.done != count:
-        progress.update(count)
+    if progress.done != progress.total:
+        progress.update(progress.total)
+
+
+def seed_thread(thread: Thread, count: int, label: str) -> None:
+    """Append ``count`` messages to ``thread`` in bulk."""
+    columns, rows = message_rows(thread, count, seed=thread.pk)
+    insert_rows(Message._meta.db_table, columns, rows, Progress(label, count))

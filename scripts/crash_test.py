@@ -73,7 +73,9 @@ class FreshDatabase:
     def admin(self, statement: str) -> None:
         import psycopg
 
-        with psycopg.connect(self.base_url, autocommit=True) as conn:
+        # On the server's maintenance database: the one the URL names need not exist.
+        maintenance = urlunsplit(urlsplit(self.base_url)._replace(path="/postgres"))
+        with psycopg.connect(maintenance, autocommit=True) as conn:
             conn.execute(statement)
 
     def drop(self) -> None:

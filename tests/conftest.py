@@ -1,3 +1,9 @@
+import gc
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import openai
 import pytest
 from django.contrib.auth import get_user_model
@@ -10,6 +16,24 @@ from threads_app.models import APIKey
 from .browser import browser  # noqa: F401 (offered to every test module)
 
 NAMESPACE = "openai"
+
+
+def maintenance_database(database_url: str) -> dict[str, Any]:
+    """psycopg's arguments for the server of ``database_url``, on its ``postgres`` database.
+
+    The database the URL names need not exist: the suite makes the databases it uses
+    and drops them, as Django's test runner does through the same maintenance database.
+    """
+    import dj_database_url
+
+    config = dj_database_url.parse(database_url)
+    return {
+        "host": config["HOST"],
+        "port": config["PORT"] or 5432,
+        "user": config["USER"],
+        "password": config["PASSWORD"] or None,
+        "dbname": "postgres",
+    }
 
 
 def url(name: str, **kwargs: str) -> str:
@@ -62,17 +86,77 @@ def other_api(other_secret) -> APIClient:
     return client
 
 
+# The SDK's clients are closed when their test ends. A client left to the garbage
+# collector is in a reference cycle, and the collector may finalize its sockets
+# before the client that would close them: "unclosed socket", now and then, long
+# after the test that left it.
+
+
 @pytest.fixture
-def sdk(live_server, secret) -> openai.OpenAI:
+def sdk(live_server, secret) -> Iterator[openai.OpenAI]:
     # No retries: a test must see the first answer, not a retried one.
-    return openai.OpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0)
+    with openai.OpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0) as client:
+        yield client
 
 
 @pytest.fixture
-def other_sdk(live_server, other_secret) -> openai.OpenAI:
-    return openai.OpenAI(api_key=other_secret, base_url=mount_url(live_server), max_retries=0)
+def other_sdk(live_server, other_secret) -> Iterator[openai.OpenAI]:
+    url = mount_url(live_server)
+    with openai.OpenAI(api_key=other_secret, base_url=url, max_retries=0) as client:
+        yield client
 
 
 @pytest.fixture
 def async_sdk(live_server, secret) -> openai.AsyncOpenAI:
+    """An async client; the test closes it inside the event loop it ran on."""
     return openai.AsyncOpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0)
+
+
+def connections_to(port: int) -> list[socket.socket]:
+    """The open client sockets of this process connected to ``port``."""
+    found = []
+    for candidate in gc.get_objects():
+        # type(), not isinstance(): the latter fails on a dead weak proxy.
+        if not issubclass(type(candidate), socket.socket) or candidate.fileno() == -1:
+            continue
+        if candidate.family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        try:
+            if candidate.getpeername()[1] == port and candidate.getsockname()[1] != port:
+                found.append(candidate)
+        except OSError:  # not connected
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def no_connection_left_open(request) -> Iterator[None]:
+    """Fail a test that leaves a connection to the live server open once its fixtures end."""
+    yield
+    live_server = request.node.funcargs.get("live_server")
+    if live_server is None:
+        return
+    left = connections_to(int(live_server.url.rsplit(":", 1)[1]))
+    for connection in left:
+        connection.close()  # so that one test's leak is not reported again by the next
+    assert not left, f"{len(left)} connection(s) to the live server left open: close the client"
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Remove the files SQLite keeps beside a test database that was deleted while in use.
+
+    Django deletes the test database's file at the end of the run; a connection still
+    open then (a server thread's, say) leaves its ``-wal`` and ``-shm`` behind, megabytes
+    in the temporary directory for every run. Kept when the database itself is kept
+    (``--reuse-db``): its WAL may hold committed data.
+    """
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    name = Path(database.get("TEST", {}).get("NAME") or "")
+    if not name.name or name.exists():
+        return
+    for suffix in ("-wal", "-shm", "-journal"):
+        name.with_name(name.name + suffix).unlink(missing_ok=True)

@@ -126,8 +126,11 @@ def test_find_read_edit_and_read_back_through_the_sdk(page, live_server, staff, 
     sync_api.expect(messages.nth(4)).to_contain_text('"status": "issued"')
     sync_api.expect(messages.nth(0)).to_contain_text("marmalade")
     sync_api.expect(messages.nth(1)).to_contain_text("file_stock")
+    # An image from a user's address loads on a click only.
+    messages.nth(1).locator(".threads-show-image").click()
     image = messages.nth(1).locator("img")
     sync_api.expect(image).to_be_visible()
+    page.wait_for_function("img => img.complete", arg=image.element_handle())
     assert image.evaluate("img => img.complete && img.naturalWidth") == 240
     screenshot(page, "admin-transcript.png", full_page=True)
 

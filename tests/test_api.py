@@ -96,7 +96,7 @@ class TestThreads:
         # An omitted field is left alone; the SDK sends {} for a bare update.
         assert post(api, detail, {}).json() == thread
         updated = post(api, detail, {"metadata": {"b": "2"}}).json()
-        assert updated["metadata"] == {"b": "2"}
+        assert updated["metadata"] == {"a": "1", "b": "2"}  # merged (test_sdk.py has more)
         assert_schema(updated, "ThreadObject")
         cleared = post(api, detail, {"metadata": None, "tool_resources": None}).json()
         assert cleared["metadata"] == {} and cleared["tool_resources"] == {}
@@ -195,7 +195,7 @@ class TestMessages:
         detail = url("message-detail", thread_id=thread["id"], message_id=message["id"])
         assert post(api, detail, {}).json() == message
         updated = post(api, detail, {"metadata": {"b": "2"}}).json()
-        assert updated["metadata"] == {"b": "2"}
+        assert updated["metadata"] == {"a": "1", "b": "2"}
         assert post(api, detail, {"metadata": None}).json()["metadata"] == {}
         error = assert_error(post(api, detail, {"content": "x"}), 400, "content")
         assert error["message"] == "Unrecognized request argument supplied: content"

@@ -129,3 +129,18 @@ def test_ratios_are_taken_turn_by_turn():
     assert ratio(runs, "ceiling", of="query_floor", to="floor") == {
         "ceiling": 0.5, "ceiling_range": [0.5, 0.667]
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_bench_seeds_a_corpus_the_admin_serves():
+    from bench import admin as admin_bench
+
+    result = admin_bench.run(threads=12, rounds=1, reseed=False)
+    assert (result["threads"], result["messages"]) == (12, 120)
+    assert Thread.objects.filter(owner__username__startswith=admin_bench.OWNER_PREFIX).count() == 12
+    pages = result["pages"]
+    # Every page loaded (timed() checks for 200) with a bounded number of queries.
+    assert {"threads list", "sorted by last activity", "owner suggestions"} <= set(pages)
+    assert all(0 < page["queries"] <= 9 for page in pages.values())
+    # A second run reuses the corpus.
+    assert admin_bench.run(threads=12, rounds=1, reseed=False)["seeding_seconds"] is None

@@ -6,7 +6,8 @@ their own, all at once. Afterwards every acknowledged object must be stored
 exactly once, no request may have failed, the server must not have met a locked
 database, and the shared thread's order must be the order of acknowledgement:
 for each client, and between clients wherever one's answer came before the
-other's request was sent.
+other's request was sent; its ``created_at`` never goes back along that order.
+Beside it, deterministic tests hold a thread's lock while a write waits for it.
 """
 
 import os
@@ -18,12 +19,19 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
+
+from threads_app.items import thread_id
+from threads_app.models import Message, Thread
+from threads_app.representation import unix_seconds
+from threads_app.validation import text_part
 
 CLIENTS = 8
 MESSAGES = int(os.environ.get("CONCURRENCY_MESSAGES", "200"))
@@ -118,6 +126,8 @@ class Client:
                 self.create_thread(sdk)
         except BaseException as exc:  # reported by the test, with the client's number
             self.errors.append(exc)
+        finally:
+            sdk.close()
 
     def create_thread(self, sdk: openai.OpenAI) -> None:
         sent = time.monotonic()
@@ -163,6 +173,9 @@ def test_concurrent_writers_lose_nothing_and_keep_order(gunicorn_url, secret):
     assert set(stored_ids) == set(acknowledged)
     origins = Counter((m.metadata["client"], m.metadata["n"]) for m in stored)
     assert max(origins.values()) == 1
+    # List order and creation times agree: each time is taken under the thread's lock.
+    times = [m.created_at for m in stored]
+    assert times == sorted(times), "created_at goes backwards in an ascending list"
 
     # Each client's messages stand in the order it was answered.
     writer = {a.object_id: c.number for c in clients for a in c.messages}
@@ -195,3 +208,92 @@ def test_concurrent_writers_lose_nothing_and_keep_order(gunicorn_url, secret):
     assert len(created) == CLIENTS * THREADS
     assert len(thread_ids) == len(set(thread_ids))
     assert set(thread_ids) == created | {shared.id}
+    sdk.close()
+
+
+@contextmanager
+def holding_the_lock_of(thread_id: str):
+    """Hold what every write into the thread takes first: its row's lock on PostgreSQL,
+    the database's write lock on SQLite (immediate transactions take it at BEGIN)."""
+    with transaction.atomic():
+        yield Thread.objects.select_for_update().get(public_id=thread_id)
+
+
+def in_background(call) -> tuple[threading.Thread, dict]:
+    """Run ``call`` in a thread of its own; its answer (or error) lands in the dict."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["answer"] = call()
+        except BaseException as exc:  # shown by the test that waits for it
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    return worker, outcome
+
+
+def test_created_at_is_taken_under_the_thread_lock(sdk):
+    """A create that waits for the thread's lock is stamped once it holds it: a time taken
+    before the wait would be older than that of the message written meanwhile, and the
+    ascending list would go back in time. The SDK answers with the time stored."""
+    thread = sdk.beta.threads.create()
+    with holding_the_lock_of(thread.id) as locked:
+        worker, outcome = in_background(
+            lambda: sdk.beta.threads.messages.create(thread.id, role="user", content="waited")
+        )
+        time.sleep(1.2)  # the request has begun and waits; more than a second goes by
+        now = timezone.now()
+        meanwhile = Message.objects.create(thread=locked, role="user", created_at=now,
+                                           completed_at=now, content=[text_part("meanwhile")])
+    worker.join(timeout=60)
+    assert "error" not in outcome, outcome
+    waited = outcome["answer"]
+    listed = list(sdk.beta.threads.messages.list(thread.id, order="asc"))
+    assert [m.id for m in listed] == [meanwhile.public_id, waited.id]
+    assert listed[0].created_at <= listed[1].created_at, "created_at goes backwards"
+    stored = Message.objects.get(public_id=waited.id)
+    assert stored.created_at >= meanwhile.created_at
+    assert stored.completed_at == stored.created_at
+    assert waited.created_at == waited.completed_at == unix_seconds(stored.created_at)
+    assert listed[1] == waited
+
+
+def metadata_doors(sdk, metadata: dict) -> dict:
+    """For a thread, a message and a conversation holding ``metadata``: the thread's ID,
+    a modify through the SDK, and a write of the stored map straight to the row."""
+    thread = sdk.beta.threads.create(metadata=metadata)
+    message = sdk.beta.threads.messages.create(thread.id, role="user", content="hi",
+                                               metadata=metadata)
+    conversation = sdk.conversations.create(metadata=metadata)
+    conversation_thread = thread_id(conversation.id)
+    return {
+        "thread": (thread.id,
+                   lambda body: sdk.beta.threads.update(thread.id, metadata=body),
+                   lambda stored: Thread.objects.filter(public_id=thread.id)
+                   .update(metadata=stored)),
+        "message": (thread.id,
+                    lambda body: sdk.beta.threads.messages.update(
+                        message.id, thread_id=thread.id, metadata=body),
+                    lambda stored: Message.objects.filter(public_id=message.id)
+                    .update(metadata=stored)),
+        "conversation": (conversation_thread,
+                         lambda body: sdk.conversations.update(conversation.id, metadata=body),
+                         lambda stored: Thread.objects.filter(public_id=conversation_thread)
+                         .update(metadata=stored)),
+    }
+
+
+@pytest.mark.parametrize("door", ["thread", "message", "conversation"])
+def test_a_modify_merges_into_the_map_it_finds_under_the_lock(sdk, door):
+    """A key written while a modify waits for the lock is kept: the merge reads the
+    stored map once it holds the lock, not before."""
+    thread_id, modify, write = metadata_doors(sdk, {"a": "1"})[door]
+    with holding_the_lock_of(thread_id):
+        worker, outcome = in_background(lambda: modify({"b": "2"}))
+        time.sleep(0.5)  # the modify has begun and waits
+        write({"a": "1", "c": "3"})
+    worker.join(timeout=60)
+    assert "error" not in outcome, outcome
+    assert outcome["answer"].metadata == {"a": "1", "c": "3", "b": "2"}

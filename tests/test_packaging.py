@@ -25,6 +25,8 @@ import pytest
 
 import threads_app
 
+from .conftest import maintenance_database
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "threads_app"
 PREFIX = "compat/openai/v1/"
@@ -177,13 +179,7 @@ def site_database(tmp_path) -> Iterator[tuple[dict, str]]:
 
     config = dj_database_url.parse(url)
     name = f"threads_app_packaging_{os.getpid()}"
-    admin = {
-        "host": config["HOST"],
-        "port": config["PORT"] or 5432,
-        "user": config["USER"],
-        "password": config["PASSWORD"] or None,
-        "dbname": config["NAME"],
-    }
+    admin = maintenance_database(url)
     with psycopg.connect(**admin, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
         connection.execute(f'CREATE DATABASE "{name}"')

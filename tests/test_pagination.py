@@ -1,6 +1,10 @@
 """The keyset paginator against a reference model of OpenAI's cursor semantics."""
 
 import itertools
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
@@ -111,6 +115,49 @@ def test_cursor_of_another_thread_is_refused(api, same_second_thread):
 def test_bad_query(api, same_second_thread, params, param):
     thread_id, _ = same_second_thread
     assert_error(api.get(url("message-list", thread_id=thread_id), params), 400, param)
+
+
+@pytest.mark.django_db(transaction=True)
+# Arabic-Indic one and five, fullwidth five, superscript two: digits to str.isdigit() alone.
+@pytest.mark.parametrize(
+    "raw", [" 1", "1 ", "\t2", "+5", "1_0", "\u0661", "\u0665", "\uff15", "\u00b2"]
+)
+def test_limit_is_ascii_digits_only(live_server, secret, raw):
+    """`int()` takes spaces, signs, underscores and other scripts' digits: over HTTP, the
+    three lists refuse them all."""
+    made = make_thread_over_http(live_server, secret)
+    lists = [
+        url("message-list", thread_id=made),
+        url("thread-list"),
+        url("item-list", conversation_id="conv_" + made.removeprefix("thread_")),
+    ]
+    for path in lists:
+        status, body = get_over_http(live_server, secret, f"{path}?limit={quote(raw)}")
+        assert status == 400, (path, raw, body)
+        assert body["error"]["param"] == "limit"
+        status, body = get_over_http(live_server, secret, f"{path}?limit=05")
+        assert status == 200 and body["object"] == "list"
+
+
+def make_thread_over_http(live_server, secret: str) -> str:
+    request = urllib.request.Request(
+        live_server.url + url("thread-list"), data=b"{}", method="POST",
+        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())["id"]
+
+
+def get_over_http(live_server, secret: str, path: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        live_server.url + path, headers={"Authorization": f"Bearer {secret}"}
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
 
 
 def test_limit_bounds_are_settings(api, same_second_thread, settings):

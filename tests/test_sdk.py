@@ -170,9 +170,9 @@ def test_errors_raise_the_matching_exceptions(sdk, live_server):
     with pytest.raises(openai.NotFoundError):
         sdk.beta.threads.messages.retrieve("msg_" + "0" * 24, thread_id=thread.id)
 
-    wrong_key = openai.OpenAI(api_key="sk-wrong", base_url=sdk.base_url, max_retries=0)
-    with pytest.raises(openai.AuthenticationError) as unauthenticated:
-        wrong_key.beta.threads.retrieve(thread.id)
+    with openai.OpenAI(api_key="sk-wrong", base_url=sdk.base_url, max_retries=0) as wrong_key:
+        with pytest.raises(openai.AuthenticationError) as unauthenticated:
+            wrong_key.beta.threads.retrieve(thread.id)
     assert unauthenticated.value.body["code"] == "invalid_api_key"
 
 
@@ -228,3 +228,72 @@ def test_async_client(async_sdk):
         await async_sdk.close()
 
     asyncio.run(scenario())
+
+
+def metadata_doors(sdk):
+    """(update, retrieve) of a new thread, a new message and a new conversation, each with
+    the metadata {"a": "1", "b": "2"}: the three modifies that merge."""
+    thread = sdk.beta.threads.create(metadata={"a": "1", "b": "2"})
+    message = sdk.beta.threads.messages.create(
+        thread.id, role="user", content="hi", metadata={"a": "1", "b": "2"}
+    )
+    conversation = sdk.conversations.create(metadata={"a": "1", "b": "2"})
+    return {
+        "thread": (
+            lambda **body: sdk.beta.threads.update(thread.id, **body),
+            lambda: sdk.beta.threads.retrieve(thread.id),
+        ),
+        "message": (
+            lambda **body: sdk.beta.threads.messages.update(message.id, thread_id=thread.id,
+                                                            **body),
+            lambda: sdk.beta.threads.messages.retrieve(message.id, thread_id=thread.id),
+        ),
+        "conversation": (
+            lambda **body: sdk.conversations.update(conversation.id, **body),
+            lambda: sdk.conversations.retrieve(conversation.id),
+        ),
+    }
+
+
+@pytest.mark.parametrize("door", ["thread", "message", "conversation"])
+def test_modify_merges_metadata(sdk, door):
+    """Each key given is set, keys left out are kept, a key given as null is removed."""
+    update, retrieve = metadata_doors(sdk)[door]
+    merged = update(metadata={"b": "20", "c": "3"})
+    assert merged.metadata == {"a": "1", "b": "20", "c": "3"}
+    assert retrieve().metadata == merged.metadata
+    removed = update(metadata={"a": None, "d": "4", "never-set": None})
+    assert removed.metadata == {"b": "20", "c": "3", "d": "4"}
+    assert update(metadata={}).metadata == removed.metadata
+    assert retrieve().metadata == removed.metadata
+
+
+@pytest.mark.parametrize("door", ["thread", "message", "conversation"])
+def test_modify_with_null_metadata_clears_it(sdk, door):
+    update, retrieve = metadata_doors(sdk)[door]
+    assert update(metadata=None).metadata == {}
+    assert retrieve().metadata == {}
+
+
+@pytest.mark.parametrize("door", ["thread", "message", "conversation"])
+def test_merged_metadata_keeps_to_the_limits(sdk, door):
+    """16 pairs once merged: more is refused whole, whatever the body alone holds."""
+    update, retrieve = metadata_doors(sdk)[door]
+    fourteen = {f"k{i}": "v" for i in range(14)}
+    full = update(metadata=fourteen).metadata
+    assert len(full) == 16
+    with pytest.raises(openai.BadRequestError) as refused:
+        update(metadata={"one": "more"})
+    assert refused.value.body["param"] == "metadata"
+    assert refused.value.body["code"] == "metadata_too_many_pairs"
+    assert retrieve().metadata == full
+    # Removing one in the same body makes room for another.
+    assert update(metadata={"a": None, "one": "more"}).metadata == {
+        **{k: v for k, v in full.items() if k != "a"}, "one": "more"
+    }
+    with pytest.raises(openai.BadRequestError) as too_long:
+        update(metadata={"b": "v" * 513})
+    assert too_long.value.body["param"] == "metadata"
+    with pytest.raises(openai.BadRequestError):
+        update(metadata={"b": 2})
+    assert len(retrieve().metadata) == 16 and retrieve().metadata["b"] == "2"

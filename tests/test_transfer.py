@@ -346,12 +346,18 @@ def test_nothing_lands_in_another_owners_thread(tmp_path, conversations, other_u
     assert not Message.objects.filter(public_id="msg_sneaky").exists()
 
 
-def test_a_message_id_already_in_another_thread_is_refused(tmp_path, api, conversations):
+def test_a_message_id_of_another_thread_is_its_own_in_this_one(tmp_path, api, conversations):
+    # IDs are unique within a thread, as the Conversations API has them.
     first_id, second_id, _ = conversations
     taken = get(api, url("message-list", thread_id=first_id))["data"][0]["id"]
-    err, failed = run_import(tmp_path, [message(taken, second_id)])
-    assert failed and f"message {taken} exists in another thread" in err
-    assert texts(api, second_id) == ["solo", ""]
+    before = texts(api, first_id)
+    err, failed = run_import(tmp_path, [message(taken, second_id, text="again")])
+    assert not failed, err
+    assert texts(api, second_id) == ["solo", "", "again"]
+    assert texts(api, first_id) == before
+    err, failed = run_import(tmp_path, [message(taken, second_id, text="again")])
+    assert not failed and "0 threads, 1 messages and 0 other items were already" in err, err
+    assert texts(api, second_id) == ["solo", "", "again"]
 
 
 def test_import_needs_an_existing_owner_and_readable_files(tmp_path, db):
@@ -954,3 +960,22 @@ def test_import_progress_and_summary_are_not_shown_as_errors(
     out, err, starts, failed = run_on_terminal(Command, "--no-progress", str(source))
     assert not failed and err == ""
     assert out.startswith(starts["SUCCESS"]) and "were already present" in out
+
+
+def test_a_record_nested_past_the_api_limit_is_refused_and_the_lists_still_answer(
+    tmp_path, api, interleaved
+):
+    """What the API refuses nested, the import refuses too: orjson reads 1,024 levels and
+    writes 254, so a stored item nested 252 deep made every list of its conversation a 500."""
+    lines = [orjson.loads(line) for line in export(tmp_path).splitlines()]
+    empty_the_store()
+    item_line = lines[2]
+    deep: object = "bottom"
+    for _ in range(250):
+        deep = [deep]
+    nested = {**item_line, "item": {**item_line["item"], "arguments": "{}", "output": deep}}
+    err, failed = run_import(tmp_path, [lines[0], nested, lines[1]])
+    assert failed and "more than 64 levels deep" in err
+    assert "imported 1 threads, 1 messages and 0 other items" in err
+    page = get(api, url("item-list", conversation_id=conv_id(interleaved)), order="asc")
+    assert [item["id"] for item in page["data"]] == [lines[1]["id"]]

@@ -22,10 +22,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
 from .conf import app_settings
+from .exceptions import INCORRECT_KEY
 from .models import APIKey, hash_api_key
 from .statements import StatementCache
-
-INCORRECT_KEY = "Incorrect API key provided."
 
 # Where a request keeps the remembered key it has still to confirm.
 UNCONFIRMED = "threads_app_unconfirmed_key"
@@ -68,6 +67,12 @@ class RememberedKeys:
 
 
 class APIKeyAuthentication(BaseAuthentication):
+    """Our keys, sent as ``Authorization: Bearer sk-...``.
+
+    A Bearer token not shaped like one of our keys is left to the next class in
+    ``AUTHENTICATION_CLASSES``; one shaped like ours that is unknown or revoked is refused.
+    """
+
     keyword = "Bearer"
     statements = StatementCache()
     remembered = RememberedKeys()
@@ -81,13 +86,17 @@ class APIKeyAuthentication(BaseAuthentication):
         try:
             secret = header[1].decode()
         except UnicodeDecodeError:
-            secret = ""
-        digest = hash_api_key(secret) if secret else ""
-        api_key = self.remembered.get(digest) if digest else None
+            return None
+        if not APIKey.is_secret_shaped(secret):
+            # Not one of our keys: step aside, as DRF's own classes do, so that a host's
+            # class can read its own Bearer tokens. If none does, the view answers 401.
+            return None
+        digest = hash_api_key(secret)
+        api_key = self.remembered.get(digest)
         if api_key is not None:
             setattr(request, UNCONFIRMED, api_key)
             return api_key.user, api_key
-        api_key = self.find_key(digest) if digest else None
+        api_key = self.find_key(digest)
         # Never echo the key back: error messages end up in logs.
         if api_key is None or not api_key.user.is_active:
             raise AuthenticationFailed(INCORRECT_KEY)

@@ -20,6 +20,8 @@ a retired check keeps its line here, marked retired.
     threads_app.E015  an app the models depend on is missing from INSTALLED_APPS
     threads_app.E016  OWNER_FUNCTION is not the dotted path of an importable callable
     threads_app.E017  API_KEY_CACHE_SECONDS is not an integer >= 0
+    threads_app.E018  MAX_ITEM_SIZE is not a positive integer
+    threads_app.E019  MAX_PAGE_BYTES is not a positive integer
     threads_app.W001  THREADS_APP has a key that is no setting (a typo?)
     threads_app.W002  throttling counts in a cache that each process keeps for itself
     threads_app.W003  SQLite database without WAL journal
@@ -49,6 +51,8 @@ INTEGER_SETTINGS: dict[str, tuple[int, str]] = {
     # Zero is allowed: a host may refuse messages in `POST /threads` altogether.
     "MAX_MESSAGES_PER_THREAD_CREATE": (0, "threads_app.E005"),
     "MAX_TEXT_LENGTH": (1, "threads_app.E006"),
+    "MAX_ITEM_SIZE": (1, "threads_app.E018"),
+    "MAX_PAGE_BYTES": (1, "threads_app.E019"),
     # Zero writes `last_used_at` on every request.
     "API_KEY_LAST_USED_INTERVAL": (0, "threads_app.E009"),
     # Zero looks the key up on every request.

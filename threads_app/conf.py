@@ -22,6 +22,12 @@ DEFAULTS: dict[str, Any] = {
     "MAX_MESSAGES_PER_THREAD_CREATE": 100,
     # Most characters of text in one message, counted over all its text parts.
     "MAX_TEXT_LENGTH": 256_000,
+    # Largest conversation item, in bytes of its stored JSON: room for a message
+    # at the text limit even if every character takes 6 bytes escaped.
+    "MAX_ITEM_SIZE": 2 * 1024 * 1024,
+    # A page of conversation items ends before the item that would take it past
+    # this many bytes of stored JSON (never before its first item).
+    "MAX_PAGE_BYTES": 8 * 1024 * 1024,
     # DRF authentication classes of the API, as dotted paths. A host that has its
     # own users and tokens can put its own classes here.
     "AUTHENTICATION_CLASSES": ["threads_app.authentication.APIKeyAuthentication"],
@@ -83,6 +89,14 @@ class AppSettings:
     @property
     def MAX_TEXT_LENGTH(self) -> int:
         return self._get("MAX_TEXT_LENGTH")
+
+    @property
+    def MAX_ITEM_SIZE(self) -> int:
+        return self._get("MAX_ITEM_SIZE")
+
+    @property
+    def MAX_PAGE_BYTES(self) -> int:
+        return self._get("MAX_PAGE_BYTES")
 
     @property
     def AUTHENTICATION_CLASSES(self) -> list[str]:

@@ -8,11 +8,14 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Func, IntegerField, QuerySet
+from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
 from . import signals, validation
+from .conf import app_settings
 from .deletion import delete_message, delete_thread
 from .exceptions import NotFound
 from .items import (
@@ -24,29 +27,82 @@ from .items import (
     threads_content,
 )
 from .models import Message, Thread, Tombstone
-from .pagination import CursorPagination
+from .pagination import CursorPagination, Page, PageRequest
 from .representation import deleted_object, list_object
 from .views import ThreadsAPIViewSet, cursor_position
 
 
+class OctetLength(Func):
+    """The length of a text column in bytes, without sending its value to us."""
+
+    function = "OCTET_LENGTH"
+    output_field = IntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # SQLite's LENGTH counts characters of text, and bytes of a blob.
+        return self.as_sql(
+            compiler, connection, template="LENGTH(CAST(%(expressions)s AS BLOB))",
+            **extra_context,
+        )
+
+
+def stored_size() -> Coalesce:
+    """The bytes of a row's stored JSON: its item, or the Threads parts it is made from."""
+    return Coalesce(OctetLength("item"), OctetLength("content"), 0)
+
+
 class ItemPagination(CursorPagination):
-    """Items have IDs of many prefixes, and no `before` (OpenAI's items list had none)."""
+    """Items have IDs of many prefixes, and no `before` (OpenAI's items list had none).
+
+    A page is bounded in bytes as well as in items: it ends before the item that
+    would take it past MAX_PAGE_BYTES of stored JSON (never before its first),
+    and says ``has_more``; the SDK's pager asks for the rest from ``last_id``.
+    """
 
     id_prefix = ""
     cursor_params = ("after",)
 
+    def get_max_bytes(self) -> int:
+        return app_settings.MAX_PAGE_BYTES
 
-def taken_ids(ids: list[str]) -> set[str]:
-    """Those of ``ids`` that name an object now or named one before (IDs are never reused)."""
-    live = Message.objects.filter(public_id__in=ids).values_list("public_id", flat=True)
-    dead = Tombstone.objects.filter(public_id__in=ids).values_list("public_id", flat=True)
-    return set(live) | set(dead)
+    def paginate_queryset(self, queryset: QuerySet, page_request: PageRequest) -> Page:
+        # The sizes first, then only the rows that fit: a worker never holds more
+        # of a page than it answers.
+        sizes = self.page_queryset(
+            queryset.annotate(stored_size=stored_size()).values_list("seq", "stored_size"),
+            page_request,
+        )
+        budget, total, chosen = self.get_max_bytes(), 0, []
+        seen = 0
+        for seq, size in sizes:
+            seen += 1
+            if len(chosen) == page_request.limit or (chosen and total + size > budget):
+                break
+            chosen.append(seq)
+            total += size
+        rows = {row.seq: row for row in queryset.filter(seq__in=chosen)}
+        items = [rows[seq] for seq in chosen if seq in rows]  # one may be gone since
+        return Page(items, has_more=seen > len(chosen))
+
+
+def taken_ids(thread: Thread, ids: list[str]) -> set[str]:
+    """Those of ``ids`` that name an item of ``thread`` now or named one before.
+
+    IDs are unique within a conversation, and never reused there. Whatever
+    other conversations hold (another owner's above all) is not looked at, so
+    the answer to a given ID tells nothing about them.
+    """
+    live = Message.objects.filter(thread=thread, public_id__in=ids)
+    dead = Tombstone.objects.filter(container=thread.public_id, public_id__in=ids)
+    return set(live.values_list("public_id", flat=True)) | set(
+        dead.values_list("public_id", flat=True)
+    )
 
 
 def item_rows(thread: Thread, items: list[dict[str, Any]], param: str = "items") -> list[Message]:
-    """Model rows for cleaned items, in order; a given ID must be new."""
+    """Model rows for cleaned items, in order; a given ID must be new to the conversation."""
     given = [item["public_id"] for item in items if item["public_id"]]
-    taken = taken_ids(given) if given else set()
+    taken = taken_ids(thread, given) if given else set()
     now = timezone.now()
     rows = []
     for index, item in enumerate(items):
@@ -64,14 +120,13 @@ def item_rows(thread: Thread, items: list[dict[str, Any]], param: str = "items")
 def item_row(thread: Thread, item: dict[str, Any], public_id: str, created_at: datetime) -> Message:
     """The model row of one cleaned item (the import builds its rows here too)."""
     row = Message(thread=thread, public_id=public_id, created_at=created_at, type=item["type"])
+    row.item = {**item["item"], "id": public_id}
     if item["type"] == "message":
         row.role, row.status, row.completed_at = item["role"], item["status"], created_at
         row.content = threads_content(item["content"])
-        row.item = {"type": "message", "id": public_id, "status": item["status"],
-                    "role": item["role"], "content": item["content"]}
     else:
-        row.item = {**item["item"], "id": public_id}
-        row.status = row.item.get("status", "completed")
+        # The column takes a message's statuses; a type may have others, or none.
+        row.status = row.item.get("status") or "completed"
     return row
 
 
@@ -130,7 +185,7 @@ class ConversationViewSet(ConversationAPIViewSet):
         changes = validation.clean_conversation_update(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
-            thread.metadata = changes["metadata"]
+            thread.metadata = validation.apply_patches(changes, thread)["metadata"]
             thread.save(update_fields=["metadata"])
             self.notify(signals.thread_updated, thread)
             return self.respond(conversation_object(thread))
@@ -147,7 +202,7 @@ class ItemViewSet(ConversationAPIViewSet):
     pagination_class = ItemPagination
 
     def get_item(self, thread: Thread) -> Message:
-        item_id = self.kwargs["item_id"]
+        item_id = validation.check_item_id(self.kwargs["item_id"])
         row = Message.objects.filter(thread=thread, public_id=item_id).first()
         if row is None:
             raise NotFound(f"No item found with id '{item_id}'.")

@@ -13,6 +13,9 @@ from .validation import ValidationError
 
 logger = logging.getLogger("threads_app")
 
+# What a request with a key that authenticates no one is told; never the key itself,
+# since error messages end up in logs.
+INCORRECT_KEY = "Incorrect API key provided."
 # Seconds a client should wait before retrying after a 503 or 429.
 BUSY_RETRY_AFTER = 1
 
@@ -90,6 +93,11 @@ def translate_drf_exception(exc: drf.APIException, request: Any, view: Any) -> R
     if isinstance(exc, drf.NotAuthenticated):
         # 401 asks for credentials the authentication classes can name in
         # WWW-Authenticate; a host's session authentication has none, so 403.
+        if request is not None and request.META.get("HTTP_AUTHORIZATION"):
+            # Credentials were sent, and every class stepped aside: none of them knows it.
+            return error_response(
+                exc.status_code, INCORRECT_KEY, code="invalid_api_key", headers=headers
+            )
         return error_response(
             exc.status_code,
             "You didn't provide an API key. Send it in the Authorization header as "

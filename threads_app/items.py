@@ -11,7 +11,7 @@ only, as do messages whose role is ``system`` or ``developer``.
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .ids import new_id
+from .ids import RANDOM_LENGTH, new_id
 
 if TYPE_CHECKING:
     from .models import Message, Thread
@@ -24,49 +24,229 @@ THREADS_ROLES = ("user", "assistant")
 ITEM_ROLES = ("user", "assistant", "system", "developer")
 
 
+# Field types, as validation.clean_value reads them: "string", "integer",
+# "number", "boolean", "object", "null", "url" (an http or https URL, as image
+# URLs are), "tool_output_part" (a content part of TOOL_OUTPUT_PART_TYPES), a
+# name of SHAPES or TAGGED, "T[]" for an array of T, and "A|B" for either of two
+# JSON kinds. A tuple is a choice of strings; None in it allows null.
+FieldType = str | tuple[str | None, ...]
+
+# A message's statuses, and those of most tool calls.
+STATUSES = ("in_progress", "incomplete", "completed")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The fields of a JSON object and their types; ``required`` None: all of them."""
+
+    fields: dict[str, FieldType]
+    required: tuple[str, ...] | None = None
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(self.fields) if self.required is None else self.required
+
+
 @dataclass(frozen=True)
 class ItemType:
-    """What OpenAI's ConversationItem schema requires of one item type, and our ID prefix."""
+    """OpenAI's schema of one item type, less `id` and `type`, and our ID prefix.
+
+    ``fields`` are those of the item as OpenAI returned it and as its create
+    request took it; ``required`` those the returned item always has. A
+    ``status`` missing from an item whose type ``has_status`` is stored as
+    "completed".
+    """
 
     prefix: str
+    fields: dict[str, FieldType]
     required: tuple[str, ...]
-    has_status: bool = True  # the returned item carries `status` (default "completed")
+    has_status: bool = True
 
 
-# Required fields are those of OpenAI's item resources, less `id`, `type` and `status`,
-# which we fill in. The prefixes are ours; OpenAI's ID formats were never documented.
+# Fields common to the tool calls that can be made by a program (OpenAI's `caller`).
+CALLER: dict[str, FieldType] = {"caller": "object|null", "created_by": "string"}
+ROLES_OF_ADDITIONAL_TOOLS = ("unknown", "user", "assistant", "system", "critic",
+                             "discriminator", "developer", "tool")
+
+# From OpenAI's ConversationItem schemas. Nested objects that no view of ours reads
+# (a tool's definition, a web search's action) are checked for being objects.
+# The prefixes are ours; OpenAI's ID formats were never documented.
 ITEM_TYPES: dict[str, ItemType] = {
-    "function_call": ItemType("fc", ("call_id", "name", "arguments")),
-    "function_call_output": ItemType("fco", ("call_id", "output")),
-    "file_search_call": ItemType("fs", ("queries",)),
-    "web_search_call": ItemType("ws", ("action",)),
-    "image_generation_call": ItemType("ig", ("result",)),
-    "computer_call": ItemType("cu", ("call_id", "pending_safety_checks")),
-    "computer_call_output": ItemType("cuo", ("call_id", "output")),
-    "tool_search_call": ItemType("tsc", ("call_id", "execution", "arguments")),
-    "tool_search_output": ItemType("tso", ("call_id", "execution", "tools")),
-    "additional_tools": ItemType("at", ("role", "tools"), has_status=False),
-    "reasoning": ItemType("rs", ("summary",), has_status=False),
-    "program": ItemType("prg", ("call_id", "code", "fingerprint"), has_status=False),
-    "program_output": ItemType("prgo", ("call_id", "result")),
-    "compaction": ItemType("cmp", ("encrypted_content",), has_status=False),
-    "code_interpreter_call": ItemType("ci", ("container_id", "code", "outputs")),
-    "local_shell_call": ItemType("lsh", ("call_id", "action")),
-    "local_shell_call_output": ItemType("lsho", ("call_id", "output"), has_status=False),
-    "shell_call": ItemType("sh", ("call_id", "action", "environment")),
-    "shell_call_output": ItemType("sho", ("call_id", "output", "max_output_length")),
-    "apply_patch_call": ItemType("apc", ("call_id", "operation")),
-    "apply_patch_call_output": ItemType("apco", ("call_id",)),
-    "mcp_list_tools": ItemType("mcpl", ("server_label", "tools"), has_status=False),
-    "mcp_approval_request": ItemType("mcpr", ("server_label", "name", "arguments"),
-                                     has_status=False),
-    "mcp_approval_response": ItemType("mcpa", ("approval_request_id", "approve", "request_id"),
-                                      has_status=False),
-    "mcp_call": ItemType("mcp", ("server_label", "name", "arguments"), has_status=False),
-    "custom_tool_call": ItemType("ctc", ("call_id", "name", "input"), has_status=False),
-    "custom_tool_call_output": ItemType("ctco", ("call_id", "output"), has_status=False),
+    "function_call": ItemType(
+        "fc",
+        {"call_id": "string", "name": "string", "arguments": "string", "namespace": "string",
+         **CALLER, "status": STATUSES},
+        ("call_id", "name", "arguments"),
+    ),
+    "function_call_output": ItemType(
+        "fco",
+        {"call_id": "string", "output": "string|tool_output_part[]", "name": "string",
+         "namespace": "string", **CALLER, "status": STATUSES},
+        ("call_id", "output"),
+    ),
+    "file_search_call": ItemType(
+        "fs",
+        {"queries": "string[]", "results": "object[]|null",
+         "status": ("in_progress", "searching", "completed", "incomplete", "failed")},
+        ("queries",),
+    ),
+    "web_search_call": ItemType(
+        "ws",
+        {"action": "object", "status": ("in_progress", "searching", "completed", "failed")},
+        ("action",),
+    ),
+    "image_generation_call": ItemType(
+        "ig",
+        {"result": "string|null", "status": ("in_progress", "completed", "generating", "failed")},
+        ("result",),
+    ),
+    "computer_call": ItemType(
+        "cu",
+        {"call_id": "string", "pending_safety_checks": "object[]", "action": "object",
+         "actions": "object[]", "status": STATUSES},
+        ("call_id", "pending_safety_checks"),
+    ),
+    "computer_call_output": ItemType(
+        "cuo",
+        {"call_id": "string", "output": "object", "acknowledged_safety_checks": "object[]",
+         "created_by": "string", "status": ("completed", "incomplete", "failed")},
+        ("call_id", "output"),
+    ),
+    "tool_search_call": ItemType(
+        "tsc",
+        {"call_id": "string|null", "execution": ("server", "client"), "arguments": "object",
+         "created_by": "string", "status": STATUSES},
+        ("call_id", "execution", "arguments"),
+    ),
+    "tool_search_output": ItemType(
+        "tso",
+        {"call_id": "string|null", "execution": ("server", "client"), "tools": "object[]",
+         "created_by": "string", "status": STATUSES},
+        ("call_id", "execution", "tools"),
+    ),
+    "additional_tools": ItemType(
+        "at", {"role": ROLES_OF_ADDITIONAL_TOOLS, "tools": "object[]"}, ("role", "tools"),
+        has_status=False,
+    ),
+    "reasoning": ItemType(
+        "rs",
+        {"summary": "summary_text[]", "content": "reasoning_text[]",
+         "encrypted_content": "string|null", "status": STATUSES},
+        ("summary",),
+        has_status=False,
+    ),
+    "program": ItemType(
+        "prg", {"call_id": "string", "code": "string", "fingerprint": "string"},
+        ("call_id", "code", "fingerprint"), has_status=False,
+    ),
+    "program_output": ItemType(
+        "prgo",
+        {"call_id": "string", "result": "string", "status": ("completed", "incomplete")},
+        ("call_id", "result"),
+    ),
+    "compaction": ItemType(
+        "cmp", {"encrypted_content": "string", "created_by": "string"}, ("encrypted_content",),
+        has_status=False,
+    ),
+    "code_interpreter_call": ItemType(
+        "ci",
+        {"container_id": "string", "code": "string|null", "outputs": "object[]|null",
+         "status": ("in_progress", "completed", "incomplete", "interpreting", "failed")},
+        ("container_id", "code", "outputs"),
+    ),
+    "local_shell_call": ItemType(
+        "lsh", {"call_id": "string", "action": "object", "status": STATUSES},
+        ("call_id", "action"),
+    ),
+    "local_shell_call_output": ItemType(
+        "lsho", {"call_id": "string", "output": "string", "status": (*STATUSES, None)},
+        ("call_id", "output"), has_status=False,
+    ),
+    "shell_call": ItemType(
+        "sh",
+        {"call_id": "string", "action": "object", "environment": "object|null", **CALLER,
+         "status": STATUSES},
+        ("call_id", "action", "environment"),
+    ),
+    "shell_call_output": ItemType(
+        "sho",
+        {"call_id": "string", "output": "object[]", "max_output_length": "integer|null",
+         **CALLER, "status": STATUSES},
+        ("call_id", "output", "max_output_length"),
+    ),
+    "apply_patch_call": ItemType(
+        "apc",
+        {"call_id": "string", "operation": "object", **CALLER,
+         "status": ("in_progress", "completed")},
+        ("call_id", "operation"),
+    ),
+    "apply_patch_call_output": ItemType(
+        "apco",
+        {"call_id": "string", "output": "string|null", **CALLER,
+         "status": ("completed", "failed")},
+        ("call_id",),
+    ),
+    "mcp_list_tools": ItemType(
+        "mcpl", {"server_label": "string", "tools": "object[]", "error": "string|null"},
+        ("server_label", "tools"), has_status=False,
+    ),
+    "mcp_approval_request": ItemType(
+        "mcpr", {"server_label": "string", "name": "string", "arguments": "string"},
+        ("server_label", "name", "arguments"), has_status=False,
+    ),
+    "mcp_approval_response": ItemType(
+        "mcpa",
+        {"approval_request_id": "string", "approve": "boolean", "request_id": "string",
+         "reason": "string|null"},
+        ("approval_request_id", "approve", "request_id"), has_status=False,
+    ),
+    "mcp_call": ItemType(
+        "mcp",
+        {"server_label": "string", "name": "string", "arguments": "string",
+         "approval_request_id": "string|null", "error": "object|null", "output": "string|null",
+         "status": ("in_progress", "completed", "incomplete", "calling", "failed")},
+        ("server_label", "name", "arguments"), has_status=False,
+    ),
+    "custom_tool_call": ItemType(
+        "ctc",
+        {"call_id": "string", "name": "string", "input": "string", "namespace": "string",
+         "caller": "object|null"},
+        ("call_id", "name", "input"), has_status=False,
+    ),
+    "custom_tool_call_output": ItemType(
+        "ctco", {"call_id": "string", "output": "string|tool_output_part[]",
+                 "caller": "object|null"},
+        ("call_id", "output"), has_status=False,
+    ),
 }
-MESSAGE_ITEM = ItemType("msg", ("role", "content"))
+MESSAGE_ITEM = ItemType("msg", {}, ("role", "content"))
+
+# Objects nested in items and content parts, by the name their field types use.
+SHAPES: dict[str, Shape] = {
+    "summary_text": Shape({"type": ("summary_text",), "text": "string"}),
+    "reasoning_text": Shape({"type": ("reasoning_text",), "text": "string"}),
+    "prompt_cache_breakpoint": Shape({"mode": ("explicit",)}),
+    "logprob": Shape({"token": "string", "logprob": "number", "bytes": "integer[]",
+                      "top_logprobs": "top_logprob[]"}),
+    "top_logprob": Shape({"token": "string", "logprob": "number", "bytes": "integer[]"}),
+    "file_citation": Shape({"type": ("file_citation",), "file_id": "string",
+                            "filename": "string", "index": "integer"}),
+    "url_citation": Shape({"type": ("url_citation",), "url": "url", "title": "string",
+                           "start_index": "integer", "end_index": "integer"}),
+    "container_file_citation": Shape({"type": ("container_file_citation",),
+                                      "container_id": "string", "file_id": "string",
+                                      "filename": "string", "start_index": "integer",
+                                      "end_index": "integer"}),
+    "file_path": Shape({"type": ("file_path",), "file_id": "string", "index": "integer"}),
+}
+# Objects of several shapes, told apart by their `type`, which names the shape.
+TAGGED: dict[str, tuple[str, ...]] = {
+    "annotation": ("file_citation", "url_citation", "container_file_citation", "file_path"),
+}
+
+# Content parts of messages, and those a tool's output may hold.
+MESSAGE_PART_TYPES = ("input_text", "output_text", "input_image", "input_file", "refusal")
+TOOL_OUTPUT_PART_TYPES = ("input_text", "input_image", "input_file")
 
 # The `include` values OpenAI defines. We keep no extra data, so they change nothing.
 INCLUDABLE = (
@@ -87,6 +267,11 @@ def item_type(name: str) -> ItemType:
 
 def new_item_id(type_name: str) -> str:
     return new_id(item_type(type_name).prefix)
+
+
+def new_item_id_length(type_name: str) -> int:
+    """The length of every ID :func:`new_item_id` makes for ``type_name``."""
+    return len(item_type(type_name).prefix) + 1 + RANDOM_LENGTH
 
 
 def conversation_id(thread_id: str) -> str:

@@ -10,6 +10,7 @@ them by.
 
 import hashlib
 import hmac
+import re
 import secrets
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.utils import timezone
 
 from .fields import JSONTextField
 from .ids import new_message_id, new_thread_id
+from .items import THREADS_ROLES
 
 ROLE_CHOICES = [
     ("user", "user"),
@@ -56,10 +58,14 @@ class Thread(models.Model):
         return self.public_id
 
 
+# The rows a Threads client sees: user and assistant messages, no other items.
+IN_THREADS_VIEW = models.Q(type="message", role__in=THREADS_ROLES)
+
+
 class MessageQuerySet(models.QuerySet):
     def in_threads_view(self) -> "MessageQuerySet":
         """The rows a Threads client sees: user and assistant messages, no other items."""
-        return self.filter(type="message", role__in=("user", "assistant"))
+        return self.filter(IN_THREADS_VIEW)
 
 
 class Message(models.Model):
@@ -72,9 +78,9 @@ class Message(models.Model):
     """
 
     seq = models.BigAutoField(primary_key=True)
-    public_id = models.CharField(
-        "ID", max_length=64, unique=True, default=new_message_id, editable=False
-    )
+    # Unique within its thread (see Meta): an ID a client gives is checked against
+    # that conversation only, so no answer depends on what other owners hold.
+    public_id = models.CharField("ID", max_length=64, default=new_message_id, editable=False)
     thread = models.ForeignKey(
         Thread,
         on_delete=models.CASCADE,
@@ -99,9 +105,27 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["seq"]
+        # A page must be read in index order, whatever statistics PostgreSQL has
+        # (a table never analyzed has none): the planner may otherwise fetch the
+        # whole thread and sort it. The Threads view reads its own partial index,
+        # whose predicate (IN_THREADS_VIEW, repeated by every query of that view)
+        # makes it the cheapest path without statistics, and as cheap as before
+        # with them; the run index holds the rare rows with a run, so that an
+        # unfiltered page cannot choose it (migration 0006, tests/test_queries.py).
         indexes = [
             models.Index(fields=["thread", "seq"], name="threads_app_message_thread"),
-            models.Index(fields=["thread", "run_id", "seq"], name="threads_app_message_run"),
+            models.Index(
+                fields=["thread", "seq"], condition=IN_THREADS_VIEW,
+                name="threads_app_message_view",
+            ),
+            models.Index(
+                fields=["thread", "run_id", "seq"], condition=models.Q(run_id__isnull=False),
+                name="threads_app_message_run",
+            ),
+        ]
+        constraints = [
+            # Led by the ID, so that a lookup by ID alone (the admin's search) is a probe too.
+            models.UniqueConstraint(fields=["public_id", "thread"], name="threads_app_message_id"),
         ]
 
     def __str__(self) -> str:
@@ -115,12 +139,18 @@ class Tombstone(models.Model):
     thread's public ID for a message, and ``owner:<pk>`` for a thread.
     """
 
-    public_id = models.CharField(max_length=64, primary_key=True)
+    id = models.BigAutoField(primary_key=True)
+    public_id = models.CharField(max_length=64)
     container = models.CharField(max_length=64)
     seq = models.BigIntegerField()
 
     class Meta:
-        indexes = [models.Index(fields=["container"], name="threads_app_tombstone_box")]
+        constraints = [
+            # An item ID is unique within its thread only, and so is its tombstone.
+            models.UniqueConstraint(
+                fields=["container", "public_id"], name="threads_app_tombstone_id"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.public_id
@@ -159,6 +189,14 @@ class APIKey(models.Model):
     """A secret that authenticates as its user. Only its hash and a prefix are stored."""
 
     SECRET_PREFIX = "sk-"
+    SECRET_BYTES = 32
+    # What every secret generate() makes looks like: the prefix, then the random bytes
+    # in URL-safe base64 without padding. Authentication leaves other tokens to the
+    # host's own classes, so a key of another shape would never authenticate.
+    SECRET_BODY_LENGTH = -(-4 * SECRET_BYTES // 3)  # base64: 4 characters per 3 bytes
+    SECRET_SHAPE = re.compile(
+        re.escape(SECRET_PREFIX) + "[A-Za-z0-9_-]" + "{" + str(SECRET_BODY_LENGTH) + "}"
+    )
     DISPLAY_PREFIX_LENGTH = 10
 
     user = models.ForeignKey(
@@ -182,7 +220,7 @@ class APIKey(models.Model):
     @classmethod
     def generate(cls, user: models.Model, name: str = "") -> tuple["APIKey", str]:
         """Create a key for ``user``; return it with the secret, which is never stored."""
-        secret = cls.SECRET_PREFIX + secrets.token_urlsafe(32)
+        secret = cls.SECRET_PREFIX + secrets.token_urlsafe(cls.SECRET_BYTES)
         api_key = cls.objects.create(
             user=user,
             name=name,
@@ -190,6 +228,11 @@ class APIKey(models.Model):
             key_hash=hash_api_key(secret),
         )
         return api_key, secret
+
+    @classmethod
+    def is_secret_shaped(cls, token: str) -> bool:
+        """Tell whether ``token`` has the shape of a secret made by :meth:`generate`."""
+        return cls.SECRET_SHAPE.fullmatch(token) is not None
 
     @property
     def is_active(self) -> bool:

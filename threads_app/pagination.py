@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import BigIntegerField, BooleanField, F, QuerySet, Subquery
+from django.db.models import BigIntegerField, BooleanField, F, QuerySet, Subquery, Value
 from django.db.models.expressions import BaseExpression, Expression
 from django.db.models.functions import Coalesce
 from rest_framework.request import Request
@@ -80,10 +80,8 @@ class CursorPagination:
         if raw is None or raw == "":
             return self.get_default_limit()
         maximum = self.get_max_limit()
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = None
+        # ASCII digits only: int() also takes spaces, signs, underscores and other scripts' digits.
+        limit = int(raw) if raw.isascii() and raw.isdigit() else None
         if limit is None or not 1 <= limit <= maximum:
             raise BadRequest(
                 f"Invalid 'limit': '{raw}'. Expected an integer from 1 to {maximum}.",
@@ -106,23 +104,33 @@ class CursorPagination:
         for param in self.cursor_params:
             object_id = request.query_params.get(param) or None
             if object_id is not None:
-                if self.id_prefix:
-                    check_id(object_id, self.id_prefix, param)
+                check_id(object_id, self.id_prefix, param)
                 positions[param] = resolve(object_id, param)
         return PageRequest(limit, ascending, positions["after"], positions["before"])
 
-    def paginate_queryset(self, queryset: QuerySet, page_request: PageRequest) -> Page:
-        return self.page_from_rows(list(self.page_queryset(queryset, page_request)), page_request)
+    def paginate_queryset(
+        self, queryset: QuerySet, page_request: PageRequest, partition: Any = None
+    ) -> Page:
+        rows = list(self.page_queryset(queryset, page_request, partition))
+        return self.page_from_rows(rows, page_request)
 
-    def page_queryset(self, queryset: QuerySet, page_request: PageRequest) -> QuerySet:
-        """The query of a page: up to ``limit + 1`` rows, in the order of the scan."""
+    def page_queryset(
+        self, queryset: QuerySet, page_request: PageRequest, partition: Any = None
+    ) -> QuerySet:
+        """The query of a page: up to ``limit + 1`` rows, in the order of the scan.
+
+        ``partition``: the value (or an expression of it) that every row of the
+        page has in ``partition_field``, if known; see :class:`Beyond`.
+        """
         field = self.ordering_field
+        partition_field = self.partition_field if partition is not None else None
         # "Follows" means a larger seq when ascending and a smaller one when descending.
-        follows, precedes = ("gt", "lt") if page_request.ascending else ("lt", "gt")
-        if page_request.after is not None:
-            queryset = queryset.filter(**{f"{field}__{follows}": page_request.after})
-        if page_request.before is not None:
-            queryset = queryset.filter(**{f"{field}__{precedes}": page_request.before})
+        follows, precedes = (">", "<") if page_request.ascending else ("<", ">")
+        for position, operator in ((page_request.after, follows), (page_request.before, precedes)):
+            if position is not None:
+                queryset = queryset.filter(
+                    Beyond(field, operator, position, partition_field, partition)
+                )
         scan_ascending = page_request.ascending != page_request.backwards
         fields = [self.partition_field, field] if self.partition_field else [field]
         queryset = queryset.order_by(*(name if scan_ascending else "-" + name for name in fields))
@@ -180,6 +188,59 @@ class InPartition(Expression):
 
     def as_postgresql(self, compiler, connection):
         return self.as_sql(compiler, connection, template="%s = ANY(ARRAY%s)")
+
+
+class Beyond(Expression):
+    """``seq > position`` (or ``<``): a page's bound at a cursor.
+
+    Given the page's partition (its thread), on PostgreSQL it reads
+    ``(thread_id, seq) > (thread, position)``, which only an index led by the
+    partition can serve. With a bound on ``seq`` alone, the planner read a page
+    between two cursors through the primary key, every row of every thread in
+    between, and sorted them: 35 ms against 0.5 ms for a window of 3,900
+    messages, with statistics or without.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(
+        self, field: str, operator: str, position: Any,
+        partition_field: str | None = None, partition: Any = None,
+    ) -> None:
+        super().__init__()
+        self.operator = operator
+        self.column, self.position = F(field), self.as_expression(position)
+        self.partition_column = F(partition_field) if partition_field else None
+        self.partition = self.as_expression(partition) if partition_field else None
+
+    @staticmethod
+    def as_expression(value: Any) -> Any:
+        return value if hasattr(value, "resolve_expression") else Value(value)
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column, self.position, self.partition_column, self.partition]
+
+    def set_source_expressions(self, expressions: list[Any]) -> None:
+        self.column, self.position, self.partition_column, self.partition = expressions
+
+    def as_sql(self, compiler, connection):
+        column_sql, column_params = compiler.compile(self.column)
+        position_sql, position_params = compiler.compile(self.position)
+        return (f"{column_sql} {self.operator} {position_sql}",
+                (*column_params, *position_params))
+
+    def as_postgresql(self, compiler, connection):
+        if self.partition is None:
+            return self.as_sql(compiler, connection)
+        partition_sql, partition_params = compiler.compile(self.partition_column)
+        value_sql, value_params = compiler.compile(self.partition)
+        column_sql, column_params = compiler.compile(self.column)
+        position_sql, position_params = compiler.compile(self.position)
+        return (
+            f"({partition_sql}, {column_sql}) {self.operator} ({value_sql}, {position_sql})",
+            (*partition_params, *column_params, *value_params, *position_params),
+        )
 
 
 def cursor_subquery(live: QuerySet, container: str, object_id: str) -> Coalesce:

@@ -236,6 +236,18 @@ def component_schemas() -> dict[str, Any]:
         "MessageList": list_schema("MessageObject", "^msg_"),
         # Request bodies: exactly what validation.py accepts, as far as JSON Schema can say.
         "MetadataRequest": nullable(ref("Metadata")),
+        "MetadataPatch": nullable(
+            {
+                "type": "object",
+                "description": "Merged into the stored metadata: a key given is set, a key "
+                "given as null is removed, a key left out is kept; null instead of an object "
+                "clears them all. The merged map keeps to the limits of Metadata.",
+                "propertyNames": {"maxLength": validation.METADATA_MAX_KEY_LENGTH},
+                "additionalProperties": nullable(
+                    {"type": "string", "maxLength": validation.METADATA_MAX_VALUE_LENGTH}
+                ),
+            }
+        ),
         "ToolResourcesRequest": nullable(
             obj(
                 {
@@ -352,22 +364,97 @@ def component_schemas() -> dict[str, Any]:
         "ModifyThreadRequest": obj(
             {
                 "tool_resources": ref("ToolResourcesRequest"),
-                "metadata": ref("MetadataRequest"),
+                "metadata": ref("MetadataPatch"),
             },
-            description="A field sent replaces the stored value (null clears it); a field "
-            "left out is left unchanged.",
+            description="Metadata sent is merged into the stored map; tool resources sent "
+            "replace the stored ones (null clears them); a field left out is left unchanged.",
         ),
         "ModifyMessageRequest": obj(
-            {"metadata": ref("MetadataRequest")},
-            description="Only metadata can change; null clears it.",
+            {"metadata": ref("MetadataPatch")},
+            description="Only metadata can change; it is merged into the stored map.",
         ),
         **conversation_schemas(),
     }
 
 
+# What each field type of items.py is in JSON Schema (see validation.clean_value).
+FIELD_KINDS: dict[str, dict[str, Any]] = {
+    kind: {"type": kind} for kind in ("string", "integer", "number", "boolean", "object", "null")
+}
+# Case aside, as urlsplit reads a scheme. No "format": a client's checker of URIs
+# may refuse what the server takes (a space in the host, say).
+HTTP_URL = {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://",
+            "description": "An http or https URL."}
+
+
+def field_schema(spec: items.FieldType) -> dict[str, Any]:
+    """The JSON Schema of a field type of items.py."""
+    if isinstance(spec, tuple):
+        return {"enum": list(spec)}
+    alternatives = spec.split("|")
+    if len(alternatives) > 1:
+        return {"anyOf": [field_schema(alternative) for alternative in alternatives]}
+    if spec.endswith("[]"):
+        return {"type": "array", "items": field_schema(spec[:-2])}
+    if spec == "url":
+        return HTTP_URL
+    if spec == validation.TOOL_OUTPUT_PART:
+        return ref("ToolOutputPart")
+    if spec in items.TAGGED:
+        return {"oneOf": [field_schema(name) for name in items.TAGGED[spec]]}
+    if spec in items.SHAPES:
+        shape = items.SHAPES[spec]
+        return fields_schema(shape.fields, shape.required_fields)
+    return FIELD_KINDS[spec]
+
+
+def fields_schema(
+    fields: dict[str, items.FieldType], required: tuple[str, ...], **properties: Any
+) -> dict[str, Any]:
+    """A closed object of typed fields; an optional one may be null (taken as not given)."""
+    schemas = {}
+    for name, spec in fields.items():
+        schema = field_schema(spec)
+        if name not in required and not validation.allows_null(spec):
+            schema = nullable(schema)
+        schemas[name] = schema
+    return obj({**properties, **schemas}, required)
+
+
+def part_schemas(kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Content parts of a message item or of a tool's output, as validation.py takes them."""
+    breakpoint_ = nullable(field_schema("prompt_cache_breakpoint"))
+    file_id = nullable(NON_EMPTY_STRING)
+    parts = {
+        "input_text": obj({"type": {"const": "input_text"}, "text": STRING,
+                           "prompt_cache_breakpoint": breakpoint_}, ("type", "text")),
+        "output_text": obj({"type": {"const": "output_text"}, "text": STRING,
+                            "annotations": nullable(field_schema("annotation[]")),
+                            "logprobs": nullable(field_schema("logprob[]"))}, ("type", "text")),
+        "input_image": obj(
+            {"type": {"const": "input_image"}, "image_url": nullable(HTTP_URL),
+             "file_id": file_id, "detail": nullable(enum(validation.IMAGE_DETAILS)),
+             "prompt_cache_breakpoint": breakpoint_},
+            ("type",),
+            description="One of `image_url` and `file_id`; `detail` \"auto\" if not given.",
+        ),
+        "input_file": obj(
+            {"type": {"const": "input_file"}, "file_id": file_id,
+             "file_url": nullable(HTTP_URL), "file_data": nullable(NON_EMPTY_STRING),
+             "filename": nullable(STRING), "detail": nullable(enum(validation.IMAGE_DETAILS)),
+             "prompt_cache_breakpoint": breakpoint_},
+            ("type",),
+            description="One of `file_id`, `file_url` and `file_data`.",
+        ),
+        "refusal": obj({"type": {"const": "refusal"}, "refusal": STRING}, ("type", "refusal")),
+    }
+    return {"oneOf": [parts[kind] for kind in kinds]}
+
+
 def conversation_schemas() -> dict[str, Any]:
     """The Conversations view of the same store. Items are OpenAI's, of many types:
-    described here by what every one has; OpenAI's own schema details each type."""
+    answers are described by what every one has (OpenAI's own schema details each
+    type); requests by the fields validation.py checks, type by type."""
     item_types = ("message", *items.ITEM_TYPES)
     item = {
         "type": "object",
@@ -377,33 +464,33 @@ def conversation_schemas() -> dict[str, Any]:
         "additionalProperties": True,
     }
     text = {**NON_EMPTY_STRING, "maxLength": app_settings.MAX_TEXT_LENGTH}
-    text_part = obj({"type": enum(("input_text", "output_text")), "text": STRING},
-                    ("type", "text"))
+    size = (f"At most {app_settings.MAX_ITEM_SIZE} bytes of JSON once stored (with its ID "
+            "and status).")
     message_request = obj(
         {
             "type": {"const": "message"},
-            "id": {"type": "string",
-                   "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"},
+            "id": nullable({"type": "string",
+                            "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"}),
             "role": enum(items.ITEM_ROLES),
-            "content": {"oneOf": [text, {"type": "array", "items": text_part, "minItems": 1}]},
-            "status": enum(validation.STATUSES),
+            "content": {"oneOf": [text, {"type": "array", "items": ref("MessageItemPart"),
+                                         "minItems": 1}]},
+            "status": nullable(enum(validation.STATUSES)),
         },
         ("role", "content"),
-        description="A message; `type` may be left out. Parts may also be images, files "
-        "and refusals, as OpenAI defines them.",
+        description="A message; `type` may be left out. Its text, over all its parts, is "
+        f"held to {app_settings.MAX_TEXT_LENGTH} characters. {size}",
     )
     typed_requests = [
-        {
-            "type": "object",
-            "properties": {
-                "type": {"const": name},
-                "id": {"type": "string", "pattern": f"^{spec.prefix}_[A-Za-z0-9]{{1,64}}$"},
-                **{field: {"not": {"type": "null"}} for field in spec.required},
-            },
-            "required": ["type", *spec.required],
-            "additionalProperties": True,
-            "description": f"A `{name}` item, kept as given.",
-        }
+        fields_schema(
+            spec.fields,
+            spec.required,
+            type={"const": name},
+            id=nullable({"type": "string",
+                         "pattern": f"^{spec.prefix}_[A-Za-z0-9]{{1,64}}$"}),
+        )
+        | {"required": ["type", *spec.required],
+           "description": f"A `{name}` item, its fields as OpenAI's schema types them. "
+           + size}
         for name, spec in items.ITEM_TYPES.items()
     ]
     item_request = {"oneOf": [message_request, *typed_requests]}
@@ -430,10 +517,12 @@ def conversation_schemas() -> dict[str, Any]:
         "Item": item,
         "ItemList": list_schema("Item", "^[a-z]+_"),
         "ItemRequest": item_request,
+        "MessageItemPart": part_schemas(items.MESSAGE_PART_TYPES),
+        "ToolOutputPart": part_schemas(items.TOOL_OUTPUT_PART_TYPES),
         "CreateConversationRequest": obj(
             {"items": nullable(items_array), "metadata": ref("MetadataRequest")}
         ),
-        "ModifyConversationRequest": obj({"metadata": ref("MetadataRequest")}, ("metadata",)),
+        "ModifyConversationRequest": obj({"metadata": ref("MetadataPatch")}, ("metadata",)),
         "CreateItemsRequest": obj({"items": {**items_array, "minItems": 1}}, ("items",)),
     }
 
@@ -459,6 +548,7 @@ ERRORS = {
     401: "No API key, or one that is not valid.",
     404: "No such object among the caller's.",
     409: "A request with the same Idempotency-Key is still being answered.",
+    411: "A body sent without Content-Length (chunked) where the server cannot read one.",
     413: "The body is larger than the server accepts.",
     415: "The body is not sent as JSON.",
     422: "The Idempotency-Key was used before with another body.",
@@ -468,7 +558,7 @@ ERRORS = {
 }
 # Which errors each kind of operation can answer with.
 READ = (400, 401, 404, 429, 500, 503)
-WRITE = (400, 401, 404, 409, 413, 415, 422, 429, 500, 503)
+WRITE = (400, 401, 404, 409, 411, 413, 415, 422, 429, 500, 503)
 COLLECTION_READ = tuple(status for status in READ if status != 404)
 COLLECTION_WRITE = tuple(status for status in WRITE if status != 404)
 
@@ -573,7 +663,7 @@ THREAD_OPERATIONS = {
     ),
     "partial_update": operation(
         "modifyThread", "Threads", "Modify a thread",
-        "Replaces the thread's metadata or tool resources.",
+        "Merges metadata into the thread's; replaces its tool resources.",
         "ThreadObject", WRITE, request="ModifyThreadRequest", parameters=(THREAD_ID,),
     ),
     "destroy": operation(
@@ -597,7 +687,7 @@ MESSAGE_OPERATIONS = {
         "threads.", "MessageObject", READ, parameters=(THREAD_ID, MESSAGE_ID),
     ),
     "partial_update": operation(
-        "modifyMessage", "Messages", "Modify a message", "Replaces the message's metadata.",
+        "modifyMessage", "Messages", "Modify a message", "Merges metadata into the message's.",
         "MessageObject", WRITE, request="ModifyMessageRequest",
         parameters=(THREAD_ID, MESSAGE_ID),
     ),
@@ -622,7 +712,7 @@ CONVERSATION_OPERATIONS = {
     ),
     "partial_update": operation(
         "updateConversation", "Conversations", "Update a conversation",
-        "Replaces the conversation's metadata.",
+        "Merges metadata into the conversation's.",
         "ConversationObject", WRITE, request="ModifyConversationRequest",
         parameters=(CONVERSATION_ID,),
     ),

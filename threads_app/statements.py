@@ -18,6 +18,7 @@ from django.db import connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators
 from django.db.models.signals import post_save, pre_save
+from django.utils import timezone
 
 
 def run(connection: Any, sql: str, params: list) -> list:
@@ -160,27 +161,63 @@ class StatementCache:
         return list(build(values)) if statement is None else statement.instances(values)
 
 
+# The time on SQLite, as Django stores a datetime there: a function of ours, since
+# SQLite's own clock has milliseconds only and the other writes take Python's.
+SQLITE_CLOCK = "threads_app_now"
+
+
+def clock_sql(connection: Any) -> str | None:
+    """SQL for the current time, read when the statement evaluates it; None if unknown here."""
+    if connection.vendor == "postgresql":
+        return "clock_timestamp()"  # now() would be the time the statement began
+    if connection.vendor == "sqlite":
+        return f"{SQLITE_CLOCK}()"
+    return None
+
+
+def ensure_clock(connection: Any) -> None:
+    """Give this connection's link to SQLite the function :func:`clock_sql` names."""
+    if connection.vendor != "sqlite":
+        return
+    connection.ensure_connection()
+    if getattr(connection, "threads_app_clock", None) is not connection.connection:
+        ops = connection.ops
+        connection.connection.create_function(
+            SQLITE_CLOCK, 0, lambda: ops.adapt_datetimefield_value(timezone.now())
+        )
+        connection.threads_app_clock = connection.connection
+
+
 class InsertUnder:
     """A row inserted under the parent row a query finds, in one statement.
 
-    ``INSERT INTO child (...) SELECT %s, ..., parent.pk FROM parent WHERE ...
-    RETURNING pk``: the lookup of the parent (locked on PostgreSQL, so that
-    writes into one parent commit in the order of their keys) and the insert
-    are one round trip, atomic without a transaction of their own. No row
-    comes back when the query finds no parent. The parent query is compiled
-    once per connection, as :class:`StatementCache` does; ``pre_save`` and
-    ``post_save`` are sent as ``Model.save`` sends them. Only SQLite (whose
-    writers the database lock serializes) and PostgreSQL are known to take
-    it; elsewhere :meth:`insert` answers None and the caller saves as usual.
+    ``WITH parent AS (SELECT parent.pk FROM parent WHERE ... FOR UPDATE),
+    stamped AS (SELECT key, <the time> FROM parent) INSERT INTO child (...)
+    SELECT %s, ..., stamped.time, stamped.key FROM stamped RETURNING ...``:
+    the lookup of the parent (locked on PostgreSQL, so that writes into one
+    parent commit in the order of their keys) and the insert are one round
+    trip, atomic without a transaction of their own. No row comes back when
+    the query finds no parent. The parent query is compiled once per
+    connection, as :class:`StatementCache` does; ``pre_save`` and
+    ``post_save`` are sent as ``Model.save`` sends them.
+
+    The ``stamped`` fields get the time read once the parent is locked (on
+    SQLite, whose writers the database lock serializes, once the statement
+    holds that lock), and come back on the instance: a time taken before the
+    lock could be older than that of a row the lock's holder was inserting,
+    and the order of the rows would disagree with their times. Only SQLite
+    and PostgreSQL are known to take all this; elsewhere :meth:`insert`
+    answers None and the caller saves as usual.
     """
 
     vendors = ("sqlite", "postgresql")
 
     def __init__(
         self, parent_field: str, build_parent: Callable[[dict[str, Any]], QuerySet],
-        stand_ins: dict[str, Any],
+        stand_ins: dict[str, Any], stamped: tuple[str, ...] = (),
     ) -> None:
         self.parent_field, self.build_parent, self.stand_ins = parent_field, build_parent, stand_ins
+        self.stamped = stamped
         self.by_connection: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def statement(self, model: type[Model], using: str) -> tuple | None:
@@ -193,30 +230,44 @@ class InsertUnder:
         return statements[model]
 
     def compile(self, model: type[Model], connection: Any) -> tuple | None:
-        parent_key = model._meta.get_field(self.parent_field)
-        fields = [field for field in model._meta.concrete_fields
-                  if not field.primary_key and field is not parent_key and not field.generated]
+        if not connection.features.can_return_columns_from_insert:
+            return None
+        opts = model._meta
+        parent_key = opts.get_field(self.parent_field)
+        stamped = [opts.get_field(name) for name in self.stamped]
+        fields = [field for field in opts.concrete_fields
+                  if not field.primary_key and field is not parent_key and not field.generated
+                  and field not in stamped]
         try:
             parent = Statement(self.build_parent(self.stand_ins).order_by(), self.stand_ins)
         except UNCOMPILABLE:
             return None
-        select = parent.sql.removeprefix("SELECT ")
-        if select == parent.sql or len(parent.compiler.select) != 1:
+        if len(parent.compiler.select) != 1:
             return None
         quote = connection.ops.quote_name
-        columns = ", ".join(quote(field.column) for field in [*fields, parent_key])
-        returning, _ = connection.ops.return_insert_columns([model._meta.pk, parent_key])
+        columns = ", ".join(quote(field.column) for field in [*fields, *stamped, parent_key])
+        returned = [opts.pk, parent_key, *stamped]
+        returning, _ = connection.ops.return_insert_columns(returned)
+        converters = parent.compiler.get_converters(
+            [field.get_col(opts.db_table) for field in returned]
+        )
         lock = ""
         if connection.features.has_select_for_update:
             lock = " " + connection.ops.for_update_sql()
-        sql = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "
-               f"SELECT {', '.join(['%s'] * len(fields))}, {select}{lock} {returning}")
-        return sql, fields, parent
+        values = ", ".join(["%s"] * len(fields) + ["locked_at"] * len(stamped) + ["parent_key"])
+        # MATERIALIZED: the time is read once for every stamped field, from the parent's
+        # row as the lock yields it, never before.
+        sql = (f"WITH parent (parent_key) AS MATERIALIZED ({parent.sql}{lock}), "
+               f"stamped (parent_key, locked_at) AS MATERIALIZED "
+               f"(SELECT parent_key, {clock_sql(connection)} FROM parent) "
+               f"INSERT INTO {quote(opts.db_table)} ({columns}) "
+               f"SELECT {values} FROM stamped {returning}")
+        return sql, fields, parent, converters
 
     def insert(
         self, instance: Model, values: dict[str, Any], using: str = "default"
     ) -> bool | None:
-        """Insert ``instance`` under the parent ``values`` find.
+        """Insert ``instance`` under the parent ``values`` find; set its key and stamped fields.
 
         False if there is none; None if this database is not one of ``vendors``.
         """
@@ -224,20 +275,25 @@ class InsertUnder:
         statement = self.statement(model, using)
         if statement is None:
             return None
-        sql, fields, parent = statement
+        sql, fields, parent, converters = statement
         connection = connections[using]
         pre_save.send(
             sender=model, instance=instance, raw=False, using=using, update_fields=None
         )
-        params = [field.get_db_prep_save(field.pre_save(instance, True), connection)
-                  for field in fields]
-        params += [p if slot is None else values[slot]
-                   for slot, p in zip(parent.slots, parent.params, strict=True)]
+        params = [p if slot is None else values[slot]
+                  for slot, p in zip(parent.slots, parent.params, strict=True)]
+        params += [field.get_db_prep_save(field.pre_save(instance, True), connection)
+                   for field in fields]
+        ensure_clock(connection)
         rows = run(connection, sql, params)
         if not rows:
             return False
-        instance.pk, parent_pk = rows[0]
+        if converters:
+            rows = list(parent.compiler.apply_converters(rows, converters))
+        instance.pk, parent_pk, *times = rows[0]
         setattr(instance, model._meta.get_field(self.parent_field).attname, parent_pk)
+        for name, moment in zip(self.stamped, times, strict=True):
+            setattr(instance, name, moment)
         instance._state.adding, instance._state.db = False, using
         post_save.send(sender=model, instance=instance, created=True, update_fields=None,
                        raw=False, using=using)

@@ -507,6 +507,9 @@ class Importer:
         value = record.value
         kind = value.get("object") if isinstance(value, dict) else None
         try:
+            # orjson reads 1,024 levels but writes 254: what the API would refuse
+            # nested, an import must refuse too, or the lists holding it cannot answer.
+            validation.check_json_depth(value)
             if kind == "thread":
                 self.flush()
                 self.add_thread(record)
@@ -669,22 +672,26 @@ class Importer:
         self.counts.items_created += len(new) - messages
 
     def new_rows(self, batch: list[PendingRow], thread: Thread | None) -> list[PendingRow]:
-        """The rows of ``batch`` not yet stored; one stored in another thread is a problem."""
-        stored: dict[str, int] = {}
+        """The rows of ``batch`` not yet stored in ``thread``.
+
+        IDs are unique within a thread, as the API has them: what other threads
+        hold does not matter here either.
+        """
+        stored: set[str] = set()
         ids = [pending.public_id for pending in batch]
-        for start in range(0, len(ids), self.lookup_size):
+        for start in range(0, len(ids) if thread is not None else 0, self.lookup_size):
             stored.update(
-                Message.objects.filter(public_id__in=ids[start : start + self.lookup_size])
+                Message.objects.filter(
+                    thread=thread, public_id__in=ids[start : start + self.lookup_size]
+                )
                 .order_by()
-                .values_list("public_id", "thread_id")
+                .values_list("public_id", flat=True)
             )
         new: list[PendingRow] = []
         seen: set[str] = set()
         for pending in batch:
             row_id = pending.public_id
-            if row_id in stored and (thread is None or stored[row_id] != thread.pk):
-                self.problem(pending.record, f"{pending.noun} {row_id} exists in another thread")
-            elif row_id in stored or row_id in seen:
+            if row_id in stored or row_id in seen:
                 if pending.message is not None:
                     self.counts.messages_present += 1
                 else:

@@ -8,13 +8,29 @@ we store (which is the shape the API returns), or raises
 OpenAI did (``messages[1].content``, ``content[0].image_url.url``).
 """
 
+import functools
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
 from .conf import app_settings
 from .ids import MESSAGE_PREFIX, THREAD_PREFIX
-from .items import INCLUDABLE, ITEM_ROLES, ITEM_TYPES, item_type
+from .items import (
+    INCLUDABLE,
+    ITEM_ROLES,
+    ITEM_TYPES,
+    MESSAGE_PART_TYPES,
+    SHAPES,
+    STATUSES,
+    TAGGED,
+    TOOL_OUTPUT_PART_TYPES,
+    FieldType,
+    item_type,
+    new_item_id_length,
+)
 
 METADATA_MAX_PAIRS = 16
 METADATA_MAX_KEY_LENGTH = 64
@@ -98,6 +114,32 @@ def require_list(value: Any, param: str, *, max_length: int | None = None) -> li
     return value
 
 
+# Deepest nesting of objects and arrays a JSON value may have (the outermost
+# counts as 1). orjson writes at most 254 levels and raises beyond; a stored
+# value is answered a few levels down (a list's `data`, an item, its field),
+# so what is accepted must stay well below that to be read back.
+MAX_JSON_DEPTH = 64
+
+
+def check_json_depth(value: Any, param: str | None = None) -> Any:
+    """Refuse a value nested deeper than :data:`MAX_JSON_DEPTH`; walk it without recursion."""
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            what = f"'{param}'" if param else "The request body"
+            raise ValidationError(
+                f"{what} nests objects and arrays more than {MAX_JSON_DEPTH} levels deep; "
+                f"at most {MAX_JSON_DEPTH} are accepted.",
+                param,
+                "nesting_too_deep",
+            )
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+    return value
+
+
 def reject_unknown_fields(body: dict, allowed: tuple[str, ...], prefix: str = "") -> None:
     for name in body:
         if name not in allowed:
@@ -131,8 +173,11 @@ def check_choice(value: Any, choices: tuple[str, ...], param: str) -> str:
 
 
 def check_id(value: str, prefix: str, param: str) -> str:
-    """Refuse an ID of the wrong type before any lookup."""
-    if not value.startswith(prefix + "_"):
+    """Refuse an ID of the wrong type (any type if ``prefix`` is empty) before any lookup.
+
+    Every ID and cursor a request names passes here before it reaches a query.
+    """
+    if prefix and not value.startswith(prefix + "_"):
         raise ValidationError(
             f"Invalid '{param}': '{value}'. Expected an ID that begins with '{prefix}'.",
             param,
@@ -154,6 +199,11 @@ def check_message_id(value: str, param: str = "message_id") -> str:
     return check_id(value, MESSAGE_PREFIX, param)
 
 
+def check_item_id(value: str, param: str = "item_id") -> str:
+    """An item's ID in a path or a cursor: items have many prefixes, so any will do."""
+    return check_id(value, "", param)
+
+
 # Metadata ------------------------------------------------------------------
 
 
@@ -171,28 +221,90 @@ def clean_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
             "metadata_too_many_pairs",
         )
     for key, item in value.items():
-        if len(key) > METADATA_MAX_KEY_LENGTH:
-            raise ValidationError(
-                f"Invalid '{param}': the key '{key}' is {len(key)} characters long; "
-                f"keys may have at most {METADATA_MAX_KEY_LENGTH}.",
-                param,
-                "metadata_key_too_long",
-            )
-        if not isinstance(item, str):
-            raise ValidationError(
-                f"Invalid '{param}': the value of '{key}' is {describe(item)}; "
-                "values must be strings.",
-                param,
-                "invalid_type",
-            )
-        if len(item) > METADATA_MAX_VALUE_LENGTH:
-            raise ValidationError(
-                f"Invalid '{param}': the value of '{key}' is {len(item)} characters long; "
-                f"values may have at most {METADATA_MAX_VALUE_LENGTH}.",
-                param,
-                "metadata_value_too_long",
-            )
+        check_metadata_pair(key, item, param)
     return dict(value)
+
+
+def check_metadata_pair(key: str, item: Any, param: str, *, removable: bool = False) -> None:
+    """Refuse a key or value out of bounds; ``removable``: a value may be null."""
+    if len(key) > METADATA_MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"Invalid '{param}': the key '{key}' is {len(key)} characters long; "
+            f"keys may have at most {METADATA_MAX_KEY_LENGTH}.",
+            param,
+            "metadata_key_too_long",
+        )
+    if item is None and removable:
+        return
+    if not isinstance(item, str):
+        raise ValidationError(
+            f"Invalid '{param}': the value of '{key}' is {describe(item)}; values must be "
+            + ("strings, or null to remove the key." if removable else "strings."),
+            param,
+            "invalid_type",
+        )
+    if len(item) > METADATA_MAX_VALUE_LENGTH:
+        raise ValidationError(
+            f"Invalid '{param}': the value of '{key}' is {len(item)} characters long; "
+            f"values may have at most {METADATA_MAX_VALUE_LENGTH}.",
+            param,
+            "metadata_value_too_long",
+        )
+
+
+@dataclass(frozen=True)
+class MetadataPatch:
+    """A modify's ``metadata``: a JSON merge patch (RFC 7396) on the stored map.
+
+    Each key of ``changes`` is set to its value, or removed where the value is
+    None; ``clear`` (the body's ``metadata: null``) empties the map instead.
+    """
+
+    changes: dict[str, str | None]
+    clear: bool = False
+
+    def apply(self, stored: dict[str, str] | None, param: str = "metadata") -> dict[str, str]:
+        """The merged map, refused if it breaks the limits as a whole."""
+        if self.clear:
+            return {}
+        merged = dict(stored or {})
+        for key, value in self.changes.items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if len(merged) > METADATA_MAX_PAIRS:
+            raise ValidationError(
+                f"Invalid '{param}': too many pairs. Expected at most {METADATA_MAX_PAIRS} "
+                f"key-value pairs once merged with the stored ones, but got {len(merged)}.",
+                param,
+                "metadata_too_many_pairs",
+            )
+        return clean_metadata(merged, param)
+
+
+def clean_metadata_patch(value: Any, param: str = "metadata") -> MetadataPatch:
+    """Check each pair of a modify's ``metadata``; the limits on the whole wait for the merge."""
+    if value is None:
+        return MetadataPatch({}, clear=True)
+    if not isinstance(value, dict):
+        raise type_error(param, "an object", value)
+    for key, item in value.items():
+        check_metadata_pair(key, item, param, removable=True)
+    return MetadataPatch(dict(value))
+
+
+def apply_patches(changes: dict[str, Any], stored: Any) -> dict[str, Any]:
+    """``changes`` with each :class:`MetadataPatch` merged into ``stored``'s value.
+
+    Call it on a row read under its lock, so that concurrent modifies do not
+    lose each other's keys.
+    """
+    return {
+        name: value.apply(getattr(stored, name), name) if isinstance(value, MetadataPatch)
+        else value
+        for name, value in changes.items()
+    }
 
 
 # Message content -----------------------------------------------------------
@@ -222,19 +334,24 @@ def clean_image_file(value: Any, param: str) -> dict:
     return {"file_id": file_id, "detail": clean_image_detail(image, param)}
 
 
-def clean_image_url(value: Any, param: str) -> dict:
-    image = require_object(value, param)
-    reject_unknown_fields(image, ("url", "detail"), param)
-    url_param = path(param, "url")
-    url = require_string(require_field(image, "url", param), url_param)
+def clean_url(value: Any, param: str) -> str:
+    """An http or https URL: no other scheme (``javascript:``, ``file:``) is ever stored."""
+    url = require_string(value, param)
     try:
         parts = urlsplit(url)
     except ValueError:  # "http://[" and the like: not a URL at all
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValidationError(
-            f"Invalid '{url_param}': expected an http or https URL.", url_param, "invalid_url"
+            f"Invalid '{param}': expected an http or https URL.", param, "invalid_url"
         )
+    return url
+
+
+def clean_image_url(value: Any, param: str) -> dict:
+    image = require_object(value, param)
+    reject_unknown_fields(image, ("url", "detail"), param)
+    url = clean_url(require_field(image, "url", param), path(param, "url"))
     return {"url": url, "detail": clean_image_detail(image, param)}
 
 
@@ -400,21 +517,25 @@ def clean_thread_create(body: Any) -> dict[str, Any]:
 
 
 def clean_thread_update(body: Any) -> dict[str, Any]:
-    """Return only the fields the body names; an explicit null clears a field."""
+    """Return only the fields the body names; an explicit null clears a field.
+
+    ``metadata`` comes back as a :class:`MetadataPatch`, for :func:`apply_patches`.
+    """
     require_object(body, "body")
     reject_unknown_fields(body, ("tool_resources", "metadata"))
     changes: dict[str, Any] = {}
     if "tool_resources" in body:
         changes["tool_resources"] = clean_tool_resources(body["tool_resources"])
     if "metadata" in body:
-        changes["metadata"] = clean_metadata(body["metadata"])
+        changes["metadata"] = clean_metadata_patch(body["metadata"])
     return changes
 
 
 def clean_message_update(body: Any) -> dict[str, Any]:
+    """As :func:`clean_thread_update`, for a message's only field that changes: ``metadata``."""
     require_object(body, "body")
     reject_unknown_fields(body, ("metadata",))
-    return {"metadata": clean_metadata(body["metadata"])} if "metadata" in body else {}
+    return {"metadata": clean_metadata_patch(body["metadata"])} if "metadata" in body else {}
 
 
 # Stored objects (import) ---------------------------------------------------
@@ -425,7 +546,6 @@ def clean_message_update(body: Any) -> dict[str, Any]:
 # the request rules wherever the two agree.
 
 ID_MAX_LENGTH = 64
-STATUSES = ("in_progress", "incomplete", "completed")
 INCOMPLETE_REASONS = ("content_filter", "max_tokens", "run_cancelled", "run_expired", "run_failed")
 STORED_PART_TYPES = ("text", "image_file", "image_url", "refusal")
 ANNOTATION_TYPES = ("file_citation", "file_path")
@@ -623,12 +743,14 @@ def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
 # Conversation items ----------------------------------------------------------
 #
 # The Conversations API stores items of every type OpenAI's ConversationItem
-# defines. Messages are checked part by part; other items for a known type and
-# the fields that type requires, and are otherwise kept as given.
+# defines. Messages are checked part by part, by the rules of Threads parts
+# wherever the two meet (text limit, image detail, URLs, file IDs), since the
+# Threads view serves them too. Other items are checked field by field against
+# their type's fields in items.py, and are otherwise kept as given. Every item
+# is held to MAX_ITEM_SIZE once it has its stored form.
 
 MAX_ITEMS_PER_REQUEST = 20
 ITEM_ID_PATTERN = re.compile(r"[a-z]+_[A-Za-z0-9]+")
-IMAGE_DETAILS_WITH_ORIGINAL = (*IMAGE_DETAILS, "original")
 CONVERSATION_PART_FIELDS = {
     "input_text": ("text", "prompt_cache_breakpoint"),
     "output_text": ("text", "annotations", "logprobs"),
@@ -637,49 +759,182 @@ CONVERSATION_PART_FIELDS = {
                    "prompt_cache_breakpoint"),
     "refusal": ("refusal",),
 }
+# What a JSON value of each kind is called in an error message.
+KIND_NAMES = {"string": "a string", "integer": "an integer", "number": "a number",
+              "boolean": "a boolean", "null": "null", "object": "an object", "array": "an array"}
+# The field type of a content part in a tool's output (function_call_output.output).
+TOOL_OUTPUT_PART = "tool_output_part"
 
 
-def clean_conversation_part(value: Any, param: str) -> dict:
-    part = require_object(value, param)
-    kind = check_choice(
-        require_field(part, "type", param), tuple(CONVERSATION_PART_FIELDS), path(param, "type")
-    )
-    reject_unknown_fields(part, ("type", *CONVERSATION_PART_FIELDS[kind]), param)
-    if kind in ("input_text", "output_text"):
-        require_string(require_field(part, "text", param), path(param, "text"))
-    if kind == "output_text":
-        for name in ("annotations", "logprobs"):
-            require_list(part.get(name, []), path(param, name))
-        return {"annotations": [], "logprobs": [], **part}
-    if kind == "refusal":
-        require_string(require_field(part, "refusal", param), path(param, "refusal"))
-    if kind == "input_image":
-        if not part.get("image_url") and not part.get("file_id"):
-            raise ValidationError(
-                f"Missing required parameter: '{path(param, 'image_url')}' or "
-                f"'{path(param, 'file_id')}'.",
-                path(param, "image_url"),
-                "missing_required_parameter",
-            )
-        if part.get("image_url"):
-            clean_image_url({"url": part["image_url"]}, param)
-        detail = part.get("detail") or "auto"
-        check_choice(detail, IMAGE_DETAILS_WITH_ORIGINAL, path(param, "detail"))
-        return {**part, "detail": detail}
-    if kind == "input_file" and not any(part.get(k) for k in ("file_id", "file_url", "file_data")):
+def json_kind(value: Any) -> str:
+    """The JSON kind of a parsed value: one of :data:`KIND_NAMES`."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+@functools.cache
+def alternatives(spec: str) -> dict[str, str]:
+    """The alternatives of a field type such as ``"string|object[]"``, by the kind each takes."""
+    by_kind: dict[str, str] = {}
+    for alternative in spec.split("|"):
+        if alternative.endswith("[]"):
+            kinds = ["array"]
+        elif alternative == "number":
+            kinds = ["number", "integer"]
+        elif alternative == "url":
+            kinds = ["string"]
+        elif alternative in SHAPES or alternative in TAGGED or alternative == TOOL_OUTPUT_PART:
+            kinds = ["object"]
+        else:
+            kinds = [alternative]
+        for kind in kinds:
+            if kind not in KIND_NAMES or kind in by_kind:
+                raise ValueError(f"field type {spec!r}: {alternative!r} is unknown or ambiguous")
+            by_kind[kind] = alternative
+    return by_kind
+
+
+def clean_value(value: Any, spec: FieldType, param: str) -> Any:
+    """``value`` checked against a field type of items.py; nested parts come back cleaned."""
+    if isinstance(spec, tuple):
+        if value is None and None in spec:
+            return None
+        return check_choice(value, tuple(c for c in spec if c is not None), param)
+    by_kind = alternatives(spec)
+    alternative = by_kind.get(json_kind(value))
+    if alternative is None:
+        expected = " or ".join(dict.fromkeys(
+            KIND_NAMES["number" if kind == "integer" and "number" in by_kind else kind]
+            for kind in by_kind
+        ))
+        raise type_error(param, expected, value)
+    if alternative.endswith("[]"):
+        return [clean_value(v, alternative[:-2], path(param, i)) for i, v in enumerate(value)]
+    if alternative == "url":
+        return clean_url(value, param)
+    if alternative == TOOL_OUTPUT_PART:
+        return clean_conversation_part(value, param, TOOL_OUTPUT_PART_TYPES)
+    if alternative in TAGGED:
+        kind = check_choice(require_field(value, "type", param), TAGGED[alternative],
+                            path(param, "type"))
+        alternative = kind
+    if alternative in SHAPES:
+        shape = SHAPES[alternative]
+        return clean_fields(value, shape.fields, shape.required_fields, param)
+    return value
+
+
+def allows_null(spec: FieldType) -> bool:
+    return None in spec if isinstance(spec, tuple) else "null" in alternatives(spec)
+
+
+def clean_fields(
+    body: dict, fields: dict[str, FieldType], required: tuple[str, ...], param: str
+) -> dict[str, Any]:
+    """``body``'s fields checked against their types, in the order given.
+
+    A null where the type has none stands for a field not given, as in OpenAI's
+    request schemas, and is left out: what is stored is what the type allows.
+    """
+    reject_unknown_fields(body, tuple(fields), param)
+    for name in required:
+        require_field(body, name, param)
+    cleaned = {}
+    for name, value in body.items():
+        if value is None and name not in required and not allows_null(fields[name]):
+            continue
+        cleaned[name] = clean_value(value, fields[name], path(param, name))
+    return cleaned
+
+
+def clean_file_id(value: Any, param: str) -> str:
+    """A file's ID, as Threads parts and attachments take it: a non-empty string."""
+    return require_string(value, param, non_empty=True)
+
+
+def one_source(part: dict, names: tuple[str, ...], param: str) -> str:
+    """The one of ``names`` that ``part`` gives (not null): a part has exactly one source."""
+    given = [name for name in names if part.get(name) is not None]
+    if not given:
+        listed = ", ".join(f"'{path(param, name)}'" for name in names[:-1])
         raise ValidationError(
-            f"Missing required parameter: '{path(param, 'file_id')}', "
-            f"'{path(param, 'file_url')}' or '{path(param, 'file_data')}'.",
-            path(param, "file_id"),
+            f"Missing required parameter: {listed} or '{path(param, names[-1])}'.",
+            path(param, names[0]),
             "missing_required_parameter",
         )
-    return part
+    if len(given) > 1:
+        raise ValidationError(
+            f"Invalid '{param}': give one of {', '.join(given)}, not several.",
+            path(param, given[1]),
+            "invalid_value",
+        )
+    return given[0]
+
+
+def clean_conversation_part(
+    value: Any, param: str, kinds: tuple[str, ...] = MESSAGE_PART_TYPES
+) -> dict:
+    """A Conversations content part in its stored shape: ``type`` first, nulls left out.
+
+    Text, image detail, URLs and file IDs follow the rules of Threads parts;
+    ``detail`` of an image defaults to "auto" as there.
+    """
+    part = require_object(value, param)
+    kind = check_choice(require_field(part, "type", param), kinds, path(param, "type"))
+    reject_unknown_fields(part, ("type", *CONVERSATION_PART_FIELDS[kind]), param)
+    cleaned: dict[str, Any] = {"type": kind}
+    if kind in ("input_text", "output_text"):
+        cleaned["text"] = require_string(require_field(part, "text", param), path(param, "text"))
+    if kind == "output_text":
+        for name, spec in (("annotations", "annotation[]"), ("logprobs", "logprob[]")):
+            given = part.get(name)
+            cleaned[name] = [] if given is None else clean_value(given, spec, path(param, name))
+    elif kind == "refusal":
+        cleaned["refusal"] = require_string(
+            require_field(part, "refusal", param), path(param, "refusal")
+        )
+    elif kind == "input_image":
+        source = one_source(part, ("image_url", "file_id"), param)
+        if source == "image_url":
+            cleaned[source] = clean_url(part[source], path(param, source))
+        else:
+            cleaned[source] = clean_file_id(part[source], path(param, source))
+        cleaned["detail"] = clean_image_detail(part, param)
+    elif kind == "input_file":
+        source = one_source(part, ("file_id", "file_url", "file_data"), param)
+        if source == "file_id":
+            cleaned[source] = clean_file_id(part[source], path(param, source))
+        elif source == "file_url":
+            cleaned[source] = clean_url(part[source], path(param, source))
+        else:
+            cleaned[source] = require_string(part[source], path(param, source), non_empty=True)
+        if part.get("filename") is not None:
+            cleaned["filename"] = require_string(part["filename"], path(param, "filename"))
+        if part.get("detail") is not None:  # OpenAI's levels for files are those of images
+            cleaned["detail"] = check_choice(part["detail"], IMAGE_DETAILS, path(param, "detail"))
+    if part.get("prompt_cache_breakpoint") is not None:
+        cleaned["prompt_cache_breakpoint"] = clean_value(
+            part["prompt_cache_breakpoint"], "prompt_cache_breakpoint",
+            path(param, "prompt_cache_breakpoint"),
+        )
+    return cleaned
 
 
 def clean_conversation_content(value: Any, role: str, param: str) -> list[dict]:
+    """A message item's content: a string, or parts; the text limit as for Threads messages."""
     if isinstance(value, str):
         if not value:
             raise empty_content(param)
+        check_text_limit(len(value), param)
         if role == "assistant":
             return [{"type": "output_text", "text": value, "annotations": [], "logprobs": []}]
         return [{"type": "input_text", "text": value}]
@@ -707,9 +962,32 @@ def clean_item_id(value: Any, prefix: str, param: str) -> str:
     return item_id
 
 
+def check_item_size(item: dict[str, Any], param: str) -> None:
+    """Refuse an item whose stored JSON (with the ID it will have) passes MAX_ITEM_SIZE.
+
+    One item bounds what a page of items can weigh, and what a worker holds.
+    """
+    if item["id"] is None:  # ours will be made: every one has the same length
+        item = {**item, "id": "x" * new_item_id_length(item["type"])}
+    try:
+        size = len(orjson.dumps(item))
+    except orjson.JSONEncodeError as error:  # nested too deep, an integer too large
+        raise ValidationError(
+            f"Invalid '{param}': it cannot be stored as JSON ({error}).", param, "invalid_value"
+        ) from None
+    limit = app_settings.MAX_ITEM_SIZE
+    if size > limit:
+        raise ValidationError(
+            f"Invalid '{param}': the item takes {size} bytes as JSON; the limit is {limit}.",
+            param,
+            "item_too_large",
+        )
+
+
 def clean_item(value: Any, param: str) -> dict[str, Any]:
     """Return the stored fields of one item: ``public_id`` (None: make one), ``type``,
-    and ``role``, ``content``, ``status`` for a message or ``item`` for any other type."""
+    ``item`` (its Conversations form, ``id`` None until it has one), and ``role``,
+    ``content``, ``status`` for a message."""
     body = require_object(value, param)
     kind = require_string(body.get("type", "message"), path(param, "type"))
     if kind not in ITEM_TYPES and kind != "message":
@@ -722,27 +1000,29 @@ def clean_item(value: Any, param: str) -> dict[str, Any]:
     public_id = None
     if body.get("id") is not None:
         public_id = clean_item_id(body["id"], spec.prefix, path(param, "id"))
-    status = body.get("status")
-    if status is not None:
-        check_choice(status, STATUSES, path(param, "status"))
     if kind == "message":
         reject_unknown_fields(body, ("type", "id", "role", "content", "status"), param)
+        status = body.get("status")
+        status = "completed" if status is None else check_choice(
+            status, STATUSES, path(param, "status")
+        )
         role = check_choice(require_field(body, "role", param), ITEM_ROLES, path(param, "role"))
         content = clean_conversation_content(
             require_field(body, "content", param), role, path(param, "content")
         )
+        item = {"type": kind, "id": public_id, "status": status, "role": role,
+                "content": content}
+        check_item_size(item, param)
         return {"public_id": public_id, "type": kind, "role": role, "content": content,
-                "status": status or "completed"}
-    for name in spec.required:
-        if body.get(name) is None:
-            raise ValidationError(
-                f"Missing required parameter: '{path(param, name)}'.",
-                path(param, name),
-                "missing_required_parameter",
-            )
-    item = {"id": public_id, **{k: v for k, v in body.items() if k != "id"}}
-    if spec.has_status and status is None:
+                "status": status, "item": item}
+    fields = clean_fields(
+        {name: v for name, v in body.items() if name not in ("type", "id")},
+        spec.fields, spec.required, param,
+    )
+    item = {"id": public_id, "type": kind, **fields}
+    if spec.has_status and item.get("status") is None:
         item["status"] = "completed"
+    check_item_size(item, param)
     return {"public_id": public_id, "type": kind, "item": item}
 
 
@@ -781,9 +1061,10 @@ def clean_conversation_create(body: Any) -> dict[str, Any]:
 
 
 def clean_conversation_update(body: Any) -> dict[str, Any]:
+    """As :func:`clean_message_update`, but ``metadata`` is required."""
     require_object(body, "body")
     reject_unknown_fields(body, ("metadata",))
-    return {"metadata": clean_metadata(require_field(body, "metadata"))}
+    return {"metadata": clean_metadata_patch(require_field(body, "metadata"))}
 
 
 def clean_items_create(body: Any) -> list[dict[str, Any]]:

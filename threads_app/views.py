@@ -5,8 +5,9 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.db.transaction import TransactionManagementError
 from django.http import HttpResponse
 from django.utils import timezone
@@ -45,9 +46,11 @@ from .representation import (
     message_object_from_row,
     message_rows,
     thread_object,
+    unix_seconds,
 )
 from .statements import InsertUnder, StatementCache
 from .throttling import APIKeyRateThrottle
+from .wsgi import body_length_unknown
 
 
 def new_request_id() -> str:
@@ -66,6 +69,10 @@ def imported(dotted_path: str) -> Any:
 
 class PayloadTooLarge(APIError):
     status_code = 413
+
+
+class LengthRequired(APIError):
+    status_code = 411
 
 
 class APIMixin:
@@ -108,7 +115,15 @@ class APIMixin:
         return [APIKeyRateThrottle()] if app_settings.THROTTLE_RATE else []
 
     def check_body_size(self, request: Request) -> None:
-        """Refuse an oversized body from its Content-Length, before reading any of it."""
+        """Refuse an oversized body, or one of unknown length, before reading any of it."""
+        if body_length_unknown(request.META):
+            # Django and DRF read Content-Length bytes, none without it: the body
+            # would be taken as empty. ChunkedBodyMiddleware reads it where it can.
+            raise LengthRequired(
+                "This server cannot read a request body sent without a Content-Length "
+                "header here (Transfer-Encoding: chunked, say). Send it with one.",
+                code="length_required",
+            )
         limit = app_settings.MAX_BODY_SIZE
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -278,6 +293,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         to_object: Callable[[Any], dict[str, Any]],
         select: Callable[[QuerySet], QuerySet] = lambda rows: rows,
         check_container: Callable[[], object] = lambda: None,
+        partition: Callable[[dict[str, Any]], Any] = lambda values: None,
     ) -> HttpResponse:
         """A page of ``live_for(owner, container, key)`` in one query, cursors resolved inside it.
 
@@ -287,7 +303,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         query at a time in the order of the checks (401 for the key, 404 for the
         container, then each parameter), so that the answer is the one the
         first failing check gives. Unfiltered pages run from a statement
-        compiled once per shape (see statements.py).
+        compiled once per shape (see statements.py). ``partition(values)``: the
+        value (or SQL) of the partition every row has, for the paginator's bounds.
         """
         paginator = self.get_paginator()
         query = self.request.query_params
@@ -301,7 +318,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                 self.request,
                 lambda object_id, param: cursor_subquery(live, values["container"], values[param]),
             )
-            return paginator.page_queryset(select(self.filter_queryset(live)), page_request)
+            return paginator.page_queryset(
+                select(self.filter_queryset(live)), page_request, partition(values)
+            )
 
         try:
             # Validation only: the positions are found by the page's query.
@@ -324,7 +343,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                 lambda object_id, param: cursor_position(live, container, object_id, param),
             )
             if page is None:
-                page = paginator.paginate_queryset(select(self.filter_queryset(live)), page_request)
+                page = paginator.paginate_queryset(
+                    select(self.filter_queryset(live)), page_request, partition(values)
+                )
         return self.respond(
             paginator.get_paginated_data([to_object(row) for row in page.items], page)
         )
@@ -356,6 +377,16 @@ STAND_INS: dict[str, Any] = {
     "key": KEY_STAND_IN,
     **{name: f"\x00threads_app:{name}" for name in ("container", "after", "before", "message")},
 }
+
+
+def owned_threads(owner: Any) -> QuerySet:
+    """``owner``'s threads, the owner found by a subquery as a thread is for its messages.
+
+    See :class:`InPartition`: without it, PostgreSQL may walk the primary key of
+    every thread to fill a page, or fetch all the owner's threads to sort them.
+    """
+    owners = get_user_model().objects.filter(pk=owner).values("pk")
+    return Thread.objects.filter(InPartition("owner_id", owners))
 
 
 def owned_thread(owner: Any, thread_id: str, key: int | None = None) -> QuerySet:
@@ -397,18 +428,21 @@ class ThreadViewSet(ThreadsAPIViewSet):
     thread_statements = StatementCache()
 
     def get_queryset(self) -> QuerySet:
-        return Thread.objects.filter(owner=self.get_owner())
+        return owned_threads(self.get_owner().pk)
 
     def list(self, request: Request) -> HttpResponse:
         container = Tombstone.owner_container(self.get_owner().pk)
         return self.list_page(
-            lambda owner, _, key: self.get_queryset(), container, thread_object
+            lambda owner, _, key: self.get_queryset(), container, thread_object,
+            partition=lambda values: values["owner"],
         )
 
     def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_thread_create(self.get_body())
-        now = timezone.now()
         with transaction.atomic():
+            # Under the database's lock where it has one (SQLite's, taken at BEGIN), so that
+            # threads listed in order of creation have their times in that order too.
+            now = timezone.now()
             thread = Thread.objects.create(
                 owner=self.get_owner(),
                 created_at=now,
@@ -449,7 +483,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
         changes = validation.clean_thread_update(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
-            for name, value in changes.items():
+            for name, value in validation.apply_patches(changes, thread).items():
                 setattr(thread, name, value)
             if changes:
                 thread.save(update_fields=list(changes))
@@ -477,6 +511,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             ).values("seq"),
             {name: STAND_INS[name]
              for name in ("owner", "container", *(["key"] if confirming else []))},
+            stamped=("created_at", "completed_at"),
         )
         for confirming in (False, True)
     }
@@ -503,17 +538,22 @@ class MessageViewSet(ThreadsAPIViewSet):
             lambda row: message_object_from_row(row, thread_id),
             select=message_rows,
             check_container=self.get_thread,
+            partition=lambda values: Subquery(
+                owned_thread(values["owner"], values["container"]).values("seq")
+            ),
         )
 
     def create(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         fields = validation.clean_message_create(self.get_body())
-        now = timezone.now()
-        message = Message(created_at=now, completed_at=now, **fields)
         owner, key = self.get_owner().pk, self.get_key_to_confirm()
         if isinstance(owner, int):
             # The thread found, locked and written into in one statement (see statements.py),
-            # which commits at once: the answer is built first, so nothing fails after it.
+            # which commits at once and stamps the message with the time it took the lock.
+            # The answer is built first, with the time of now, so that nothing can fail
+            # after the commit: built again with the stored time only if its second differs.
+            now = timezone.now()
+            message = Message(created_at=now, completed_at=now, **fields)
             answer = self.respond(message_object(message, thread_id))
             inserted = self.inserts[key is not None].insert(
                 message, {"owner": owner, "container": thread_id, "key": key}
@@ -521,10 +561,13 @@ class MessageViewSet(ThreadsAPIViewSet):
             if inserted:
                 key_confirmed(request)
                 self.notify(signals.message_created, message)
+                if unix_seconds(message.created_at) != unix_seconds(now):
+                    answer = self.respond(message_object(message, thread_id))
                 return answer
         confirm_key(request)
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
+            now = timezone.now()  # under the thread's lock, as the statement above takes it
             message = Message.objects.create(
                 thread=thread, created_at=now, completed_at=now, **fields
             )
@@ -567,8 +610,9 @@ class MessageViewSet(ThreadsAPIViewSet):
         changes = validation.clean_message_update(self.get_body())
         with transaction.atomic():
             thread = self.get_thread(for_update=True)
+            # The thread's lock covers its messages: every write into a thread takes it first.
             message = self.get_message(thread)
-            for name, value in changes.items():
+            for name, value in validation.apply_patches(changes, message).items():
                 setattr(message, name, value)
             if changes:
                 message.save(update_fields=list(changes))
