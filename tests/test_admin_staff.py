@@ -311,7 +311,7 @@ class TestListExport:
         make_thread(user, ["apricot"])
         changelist = admin_url("thread", "changelist")
         listing = html(admin_client.get(changelist, {"q": "marmalade",
-                                                     "owner__id__exact": user.pk}))
+                                                     "owner": user.pk}))
         link = re.search(r'href="([^"]*)" class="threads-export-link">Export this list', listing)
         assert link, "no export link"
         page = html(admin_client.get(link.group(1).replace("&amp;", "&")))
