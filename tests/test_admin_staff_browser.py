@@ -6,6 +6,8 @@ copy button, the history of edits and deletions, and the export of a filtered li
 """
 
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import pytest
@@ -358,3 +360,55 @@ def test_export_of_the_filtered_list_says_what_it_holds(
     assert [line["id"] for line in lines if line["object"] == "thread"] == wanted
     expected = b"".join(export_lines(Thread.objects.filter(public_id__in=wanted).order_by("seq")))
     assert body == expected
+
+# Images in the edit form --------------------------------------------------------------
+
+
+def test_an_image_in_the_edit_form_loads_only_on_a_click(browser, live_server, staff, sdk):
+    requested: list[str] = []
+    picture = test_admin_browser.png()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(picture)))
+            self.end_headers()
+            self.wfile.write(picture)
+
+        def log_message(self, *args) -> None:
+            pass  # quiet
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    image_url = f"http://127.0.0.1:{server.server_port}/user-picture.png"
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": [
+        {"type": "text", "text": "What is on this label?"},
+        {"type": "image_url", "image_url": {"url": image_url}},
+    ]}])
+    message_id = sdk.beta.threads.messages.list(thread.id).data[0].id
+    # A page of its own: the shared one refuses every address but the live server's.
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        log_in(page, live_server, staff)
+        open_editor(page, live_server, message_id)
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("input[name='content-1-url']")).to_have_value(image_url)
+        assert requested == []
+        button = page.locator(".field-content .threads-show-image")
+        expect(button).to_contain_text("127.0.0.1")
+        button.click()
+        image = page.locator(".field-content .threads-image img")
+        expect(image).to_be_visible()
+        page.wait_for_function(
+            "document.querySelector('.field-content .threads-image img').complete")
+        assert image.evaluate("img => img.naturalWidth") == 240
+        assert requested == ["/user-picture.png"]
+        assert image.get_attribute("referrerpolicy") == "no-referrer"
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()

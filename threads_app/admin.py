@@ -28,7 +28,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from django import forms
@@ -82,7 +81,7 @@ from .forms import APIKeyForm, MessageForm, ThreadForm
 from .ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX
 from .items import CONVERSATION_PREFIX, ITEM_TYPES, THREADS_ROLES, item_object, threads_part
 from .items import thread_id as conversation_thread_id
-from .markup import render_markdown
+from .markup import image_host, render_markdown
 from .models import APIKey, Message, Thread, Tombstone
 from .pagination import MessagePagination, PageRequest
 from .transfer import EXPORT_CONTENT_TYPE, export_lines
@@ -356,16 +355,6 @@ def transcript_part(part: dict[str, Any]) -> dict[str, Any]:
         return {"type": "refusal", "text": part.get("refusal", "")}
     fields = {key: value for key, value in part.items() if key != "type"}
     return {"type": "other", "name": kind, "json": pretty_json(fields)}
-
-
-def image_host(url: str) -> str:
-    """Who an image's address would reveal the reader to: its host, as staff should read it."""
-    if url[:5].lower() == "data:":
-        return "inline data (no request)"
-    try:
-        return urlsplit(url).hostname or "an address with no host"
-    except ValueError:
-        return "an address that is not valid"
 
 
 def item_details(item: dict[str, Any]) -> list[dict[str, str]]:

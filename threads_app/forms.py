@@ -24,6 +24,7 @@ from django import forms
 
 from . import validation
 from .items import THREADS_ROLES, conversation_part
+from .markup import image_host
 from .models import APIKey, Message, Thread
 
 
@@ -157,6 +158,10 @@ class ContentWidget(RowsWidget):
     ]
     details = validation.IMAGE_DETAILS
 
+    class Media:
+        # The image preview's button: loads the user's address only when clicked.
+        js = ["threads_app/admin.js"]
+
     def get_context(self, name: str, value: Any, attrs: dict | None) -> dict[str, Any]:
         context = super().get_context(name, value, attrs)
         new_rows = [button["row"] for button in context["widget"]["add_buttons"]]
@@ -166,6 +171,8 @@ class ContentWidget(RowsWidget):
             detail = row.get("detail")
             known = detail is None or detail in self.details
             row["details"] = self.details if known else (detail, *self.details)
+            if row.get("type") == "image_url" and row.get("url"):
+                row["host"] = image_host(row["url"])
         return context
 
     def read_row(self, data: Any, prefix: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ where it becomes markup. It keeps it inert:
 import re
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -47,3 +48,13 @@ def render_markdown(text: str) -> SafeString:
     """Render ``text`` as CommonMark, safely; see the module's docstring for what that means."""
     # The parser escapes every piece of text it emits, and emits no tag of the input's.
     return mark_safe(parser().render(text))  # noqa: S308
+
+
+def image_host(url: str) -> str:
+    """Who an image's address would reveal the reader to: its host, as staff should read it."""
+    if url[:5].lower() == "data:":
+        return "inline data (no request)"
+    try:
+        return urlsplit(url).hostname or "an address with no host"
+    except ValueError:
+        return "an address that is not valid"
