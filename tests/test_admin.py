@@ -393,9 +393,10 @@ class TestMessageEdit:
         })
         response = admin_client.post(change, data)
         assert response.status_code == 302
-        # Back to the transcript page that starts with the message.
+        # Back to the transcript page that marks the message.
         transcript = admin_url("thread", "change", thread.pk)
-        assert response["Location"] == f"{transcript}?after={message.seq - 1}#{message.public_id}"
+        assert response["Location"] == (
+            f"{transcript}?message={message.public_id}#{message.public_id}")
         got = api.get(url("message-detail", thread_id=thread.public_id,
                           message_id=message.public_id)).json()
         assert got["content"] == [
@@ -460,7 +461,7 @@ class TestMessageEdit:
             {"type": "text", "text": {"value": "from staff", "annotations": []}}]
         assert newest["metadata"] == {"by": "admin"}
         assert newest["completed_at"] == newest["created_at"]
-        assert response["Location"].endswith(f"?latest=1#{newest['id']}")
+        assert response["Location"].endswith(f"?message={newest['id']}#{newest['id']}")
 
     def test_add_refuses_empty_content_and_unknown_thread(self, admin_client, user):
         thread = make_thread(user)

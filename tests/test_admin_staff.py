@@ -40,7 +40,7 @@ class TestPlaces:
     def test_message_pages_lead_through_the_thread(self, admin_client, user):
         thread = make_thread(user, ["a", "b", "c"])
         message = thread.messages.order_by("seq")[1]
-        place = (f'{admin_url("thread", "change", thread.pk)}?after={message.seq - 1}'
+        place = (f'{admin_url("thread", "change", thread.pk)}?message={message.public_id}'
                  f"#{message.public_id}")
         for view in ("change", "history", "delete"):
             page = html(admin_client.get(admin_url("message", view, message.pk)))

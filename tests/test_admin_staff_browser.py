@@ -19,6 +19,7 @@ from threads_app.transfer import export_lines
 
 from . import test_admin_browser
 from .browser import screenshot
+from .test_admin import make_thread
 
 # The admin's browser fixtures (a logged-in Chromium page's makings), shared.
 page, staff, log_in = test_admin_browser.page, test_admin_browser.staff, test_admin_browser.log_in
@@ -107,6 +108,29 @@ def test_breadcrumbs_close_save_and_delete_lead_back_to_the_place_in_the_thread(
     articles = page.locator("#transcript article")
     expect(articles.first).to_have_id(ids[55])  # the page that held it, without it
     assert not Message.objects.filter(public_id=ids[54]).exists()
+
+
+def test_after_a_save_the_message_and_its_confirmation_are_on_screen(
+    page, live_server, staff
+):
+    thread = make_thread(staff, [f"Message number {i}." for i in range(120)])
+    target = thread.messages.order_by("seq")[100].public_id  # deep in the third page
+    log_in(page, live_server, staff)
+    open_editor(page, live_server, target)
+    page.fill("textarea[name='content-0-text']", "Message number 100, corrected.")
+    page.click("input[name='_save']")
+
+    expect(page).to_have_url(re.compile(rf"\?message={target}#{target}$"))
+    article = page.locator(f"#transcript article[id='{target}']")
+    expect(article).to_have_class(re.compile(r"\bthreads-current\b"))
+    expect(article).to_contain_text("corrected")
+    expect(article).to_be_in_viewport()
+    confirmation = article.locator(".messagelist li.success")
+    expect(confirmation).to_contain_text("was changed successfully")
+    expect(confirmation).to_be_in_viewport()
+    # Once only: not a second copy at the top of the page.
+    expect(page.locator(".messagelist")).to_have_count(1)
+    screenshot(page, "admin-saved-in-place.png")
 
 
 # The edit form ---------------------------------------------------------------------
@@ -360,6 +384,7 @@ def test_export_of_the_filtered_list_says_what_it_holds(
     assert [line["id"] for line in lines if line["object"] == "thread"] == wanted
     expected = b"".join(export_lines(Thread.objects.filter(public_id__in=wanted).order_by("seq")))
     assert body == expected
+
 
 # Images in the edit form --------------------------------------------------------------
 

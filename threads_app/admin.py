@@ -549,6 +549,8 @@ class Transcript:
     add_url: str | None
     total: int  # messages and other items in the thread
     start: int  # the position of the page's first row, counted from 1; 0 if none
+    # The request's messages (a save's confirmation), shown beside the marked row.
+    notices: list[Any]
 
     @property
     def end(self) -> int:
@@ -920,9 +922,13 @@ class ThreadAdmin(admin.ModelAdmin):
         can_view = message_admin is not None and message_admin.has_view_permission(request)
         current = request.GET.get("message")
         entries = []
+        notices: list[Any] = []
         for row in items:
             entry = transcript_entry(row)
             entry["current"] = row.public_id == current
+            if entry["current"]:
+                # Where the page scrolls to, rather than at its top, out of sight.
+                notices = list(messages.get_messages(request))
             if entry["is_message"]:
                 if can_change:
                     entry["change_url"] = admin_url(self.admin_site, Message, "change", row.pk)
@@ -954,6 +960,7 @@ class ThreadAdmin(admin.ModelAdmin):
             add_url=add_url,
             total=counts["total"],
             start=counts["before"] + 1 if items else 0,
+            notices=notices,
         )
 
     # Writes ---------------------------------------------------------------
@@ -1222,8 +1229,11 @@ class MessageAdmin(admin.ModelAdmin):
                 delete_message(threads[message.thread_id], message)
                 notify(signals.message_deleted, message, request)
 
-    def thread_url(self, request: HttpRequest, obj: Message, query: str) -> str | None:
-        return self.thread_page_url(request, obj.thread_id, query, obj.public_id)
+    def thread_url(self, request: HttpRequest, obj: Message) -> str | None:
+        """The transcript page that marks the message (``message=``), scrolled to it."""
+        return self.thread_page_url(
+            request, obj.thread_id, f"message={obj.public_id}", obj.public_id
+        )
 
     def thread_page_url(
         self, request: HttpRequest, thread_pk: int, query: str, anchor: str
@@ -1236,12 +1246,12 @@ class MessageAdmin(admin.ModelAdmin):
         return f"{url}?{query}#{anchor}"
 
     def response_post_save_add(self, request: HttpRequest, obj: Message) -> HttpResponse:
-        url = self.thread_url(request, obj, "latest=1")
+        url = self.thread_url(request, obj)
         return HttpResponseRedirect(url) if url else super().response_post_save_add(request, obj)
 
     def response_post_save_change(self, request: HttpRequest, obj: Message) -> HttpResponse:
-        # The transcript page that starts with this message.
-        url = self.thread_url(request, obj, f"after={obj.seq - 1}")
+        # The transcript page that marks this message, its confirmation beside it.
+        url = self.thread_url(request, obj)
         if url is None:
             return super().response_post_save_change(request, obj)
         return HttpResponseRedirect(url)
@@ -1249,8 +1259,8 @@ class MessageAdmin(admin.ModelAdmin):
     # The way back to a message's place in its thread ---------------------------
     #
     # Breadcrumbs, Close, Save and Delete of a message lead to the thread's page, at
-    # the transcript page that starts with the message and anchored on it, rather
-    # than to the list of every message.
+    # the transcript page that marks the message and anchored on it, rather than to
+    # the list of every message.
 
     def get_thread_place(
         self, request: HttpRequest, obj: Message | None, thread: Thread | None = None
@@ -1262,7 +1272,7 @@ class MessageAdmin(admin.ModelAdmin):
         """
         if obj is not None:
             thread = obj.thread
-            url = self.thread_url(request, obj, f"after={obj.seq - 1}")
+            url = self.thread_url(request, obj)
         elif thread is not None:
             url = self.thread_page_url(request, thread.pk, "latest=1", "transcript")
         else:
