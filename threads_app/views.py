@@ -2,6 +2,7 @@
 
 import secrets
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import cache
 from typing import Any
 
@@ -183,6 +184,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     key_confirming_actions: frozenset[str] = frozenset()
     idempotency_policy_class = IdempotencyPolicy
     idempotency_record = None
+    idempotency_transaction: ExitStack | None = None
 
     def get_owner(self) -> Any:
         return imported(app_settings.OWNER_FUNCTION)(self.request)
@@ -212,20 +214,21 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         confirm_key(request)  # a claim is a write
         self.idempotency_record = policy.claim(request, self.get_owner())
         if self.idempotency_record is not None:
-            # Run the action and store its answer in one transaction (see idempotency.py).
-            method = request.method.lower()
-            action = getattr(self, method)
+            # The action and its stored answer commit in one transaction (see
+            # idempotency.py), which finalize_response commits; an error the
+            # action raises rolls it back first, in handle_exception.
+            self.idempotency_transaction = ExitStack()
+            self.idempotency_transaction.enter_context(store.atomic())
 
-            def action_and_answer(request, *args, **kwargs):
-                with store.atomic():
-                    response = action(request, *args, **kwargs)
-                    policy.complete(self.idempotency_record, response.status_code, response.data)
-                self.idempotency_record = None
-                return response
-
-            setattr(self, method, action_and_answer)
+    def end_idempotency_transaction(self, exc: BaseException | None = None) -> None:
+        """Commit the action's transaction, or roll it back if ``exc`` ended the action."""
+        transaction, self.idempotency_transaction = self.idempotency_transaction, None
+        if transaction is not None:
+            transaction.__exit__(type(exc) if exc else None, exc,
+                                 exc.__traceback__ if exc else None)
 
     def handle_exception(self, exc):
+        self.end_idempotency_transaction(exc)
         # An error answered to a key that no longer holds would tell it something.
         try:
             confirm_key(self.request)
@@ -244,6 +247,16 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                 confirm_key(request)
             except (AuthenticationFailed, DatabaseError) as failed:
                 response = self.handle_exception(failed)
+        if self.idempotency_transaction is not None:
+            try:
+                self.get_idempotency_policy().complete(
+                    self.idempotency_record, response.status_code, response.data
+                )
+                self.end_idempotency_transaction()
+            except Exception as failed:
+                response = self.handle_exception(failed)  # which rolls the action back
+            else:
+                self.idempotency_record = None
         if self.idempotency_record is not None:
             # The action failed before storing its answer: keep a 4xx for replay,
             # drop the claim on a 5xx so that the retry runs again.
