@@ -2,18 +2,18 @@
 
 ``floor`` answers a canned body without touching the database: the issue's
 floor. ``floor_with_query`` answers the same body after one trivial query
-(``SELECT 1``) on the worker's kept connection, through the same driver path as
-the app's hot statements: what one round trip to the database costs by itself,
+(``SELECT 1``) on the worker's connection, through Django's cursor as the app's
+hot statements run (threads_app/store.py): what one round trip to the database costs by itself,
 so that the part of an endpoint's cost that is the app's shows apart from it.
 """
 
 from functools import lru_cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from threads_app.statements import run
+from threads_app.store import run
 
 PADDING_OVERHEAD = len(b'{"object":"floor","padding":""}')
 
@@ -35,5 +35,5 @@ def floor(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 def floor_with_query(request: HttpRequest) -> HttpResponse:
     """:func:`floor`, after one round trip to the database."""
-    run(connection, "SELECT 1", [])
+    run(DEFAULT_DB_ALIAS, "SELECT 1", [])
     return floor(request)

@@ -22,12 +22,14 @@ SQLITE_OPTIONS = {
 def database_from_url(url: str | None, default_sqlite_path: Path) -> dict[str, Any]:
     config = dj_database_url.parse(url or f"sqlite:///{default_sqlite_path}")
     if config["ENGINE"] == "django.db.backends.postgresql":
-        # psycopg prepares a statement bound on the server once it has run this
-        # often: the app's compiled hot statements (threads_app/statements.py)
-        # are then planned once per connection. Django turns it off by default
-        # for poolers in transaction mode (PgBouncer); set 0 behind one.
+        # Parameters bound on the server (Django's server_side_binding), which lets
+        # psycopg prepare a statement once it has run this often: the app's hot
+        # statements (threads_app/store.py) are then planned once per connection,
+        # not on every request. Prepared statements do not survive a pooler in
+        # transaction mode (PgBouncer); DATABASE_PREPARE_THRESHOLD=0 turns both off.
         threshold = int(os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")) or None
-        config["OPTIONS"] = {**config.get("OPTIONS", {}), "prepare_threshold": threshold}
+        config["OPTIONS"] = {**config.get("OPTIONS", {}), "prepare_threshold": threshold,
+                             "server_side_binding": threshold is not None}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
         # Opening a connection runs the PRAGMAs above and registers Django's SQL

@@ -36,6 +36,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tests.instrumentation.QueryRecorder",  # a host's query monitoring
 ]
 
 ROOT_URLCONF = "tests.urls"
@@ -69,6 +70,13 @@ else:
     # The live server answers each request on a thread of its own; a persistent
     # connection would outlive the thread and keep the test database open.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A second database, for a host whose router sends the app's models elsewhere
+# (tests/test_store.py); created only for the tests that ask for it.
+DATABASES["second"] = {
+    **DATABASES["default"],
+    "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
+    "TEST": {"NAME": DATABASES["default"]["TEST"]["NAME"].replace(_test_db, _test_db + "_2")},
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

@@ -31,8 +31,10 @@ def test_postgres_url(tmp_path):
         "someone", "127.0.0.1", 5432, "test"
     )
     assert config["CONN_MAX_AGE"] > 0
-    # The app's compiled statements are prepared once a connection has run them this often.
+    # The app's statements are bound on the server, and prepared once a connection has
+    # run them this often.
     assert config["OPTIONS"]["prepare_threshold"] == 5
+    assert config["OPTIONS"]["server_side_binding"] is True
 
 
 def test_connections_persist(tmp_path, monkeypatch):
@@ -41,6 +43,7 @@ def test_connections_persist(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", "0")  # behind a pooler in transaction mode
     config = database_from_url("postgres://someone@127.0.0.1:5432/test", tmp_path / "unused")
     assert config["OPTIONS"]["prepare_threshold"] is None
+    assert config["OPTIONS"]["server_side_binding"] is False
 
 
 def test_sqlite_runs_in_wal_mode(db):

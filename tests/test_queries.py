@@ -9,18 +9,16 @@ as statements, without the BEGIN and COMMIT that frame their transaction.
 
 import re
 from datetime import timedelta
-from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models.sql.compiler import SQLCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from threads_app import store
 from threads_app.authentication import APIKeyAuthentication
 from threads_app.models import APIKey, Message, Thread
-from threads_app.statements import StatementCache
 
 from .conftest import url
 from .test_api import make_thread, post
@@ -77,10 +75,19 @@ def test_the_first_request_with_a_key_looks_it_up(api, long_thread, settings):
     assert len(count(api, "get", path)) == 1
 
 
+STATEMENTS = (store.message_page_sql, store.message_sql, store.thread_sql,
+              store.insert_message_sql, store.usable_key_sql)
+
+
+def misses() -> dict[str, int]:
+    """How often each of the store's statements had its SQL text built."""
+    return {statement.__name__: statement.cache_info().misses for statement in STATEMENTS}
+
+
 @pytest.mark.parametrize("remembered", [True, False])
-def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, settings, remembered):
+def test_list_and_retrieve_build_their_sql_once(api, long_thread, settings, remembered):
     """Whether the key is remembered or looked up on every request (cache off), the second
-    request of a shape builds no SQL: it runs what the first compiled (statements.py)."""
+    request of a shape builds no SQL text: it runs what the first built (store.py)."""
     if not remembered:
         settings.THREADS_APP = {"API_KEY_CACHE_SECONDS": 0}
         APIKeyAuthentication.remembered.by_digest.clear()
@@ -93,44 +100,24 @@ def test_list_and_retrieve_run_a_statement_compiled_once(api, long_thread, setti
     ]
     for path in paths:
         assert api.get(path).status_code == 200
-    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("SQL built")):
-        for path in paths:
-            # The key's lookup is compiled once too (authentication.py).
-            assert api.get(path).status_code == 200
+    assert post(api, url("message-list", thread_id=thread_id), {"role": "user", "content": "x"})
+    built = misses()
+    for path in paths:
+        assert api.get(path).status_code == 200
+    assert post(api, url("message-list", thread_id=thread_id), {"role": "user", "content": "x"})
+    assert misses() == built
 
 
-def test_a_remembered_key_is_confirmed_by_a_statement_compiled_once(api):
-    """Endpoints that confirm the key with a query of its own run it compiled once."""
+def test_a_remembered_key_is_confirmed_by_sql_built_once(api):
+    """Endpoints that confirm the key with a query of its own run the store's, built once."""
     api.post(url("thread-list"), {}, format="json")
     path = url("thread-list")
     assert api.get(path).status_code == 200
-    built = []
-    as_sql = SQLCompiler.as_sql
-
-    def recording(compiler, *args, **kwargs):
-        built.append(compiler.query.model)
-        return as_sql(compiler, *args, **kwargs)
-
-    with mock.patch.object(SQLCompiler, "as_sql", recording):
-        with CaptureQueriesContext(connection) as captured:
-            assert api.get(path).status_code == 200
+    built = store.usable_key_sql.cache_info().misses
+    with CaptureQueriesContext(connection) as captured:
+        assert api.get(path).status_code == 200
     assert any("threads_app_apikey" in sql for sql in statements(captured))
-    assert Thread in built and APIKey not in built
-
-
-def test_a_shape_that_cannot_be_built_raises_rather_than_going_slow(db):
-    """Only an untraceable stand-in makes the ORM build a shape on every request."""
-    cache = StatementCache()
-    traced = cache.rows("traced", lambda v: Thread.objects.filter(public_id=v["id"]),
-                        {"id": "\x00stand-in"}, {"id": "thread_none"})
-    assert traced == [] and cache.statement("traced", None, {}, "default") is not None
-    untraced = cache.rows("untraced", lambda v: Thread.objects.filter(public_id="fixed"),
-                          {"id": "\x00stand-in"}, {"id": "thread_none"})
-    assert untraced == [] and cache.statement("untraced", None, {}, "default") is None
-    # Stand-ins that leave out a name the values have: a mistake to see, not to pay for.
-    with pytest.raises(KeyError):
-        cache.rows("mistaken", lambda v: Thread.objects.filter(public_id=v["id"], seq=v["seq"]),
-                   {"id": "\x00stand-in"}, {"id": "thread_none", "seq": 1})
+    assert store.usable_key_sql.cache_info().misses == built
 
 
 def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):

@@ -21,15 +21,13 @@ from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 
+from . import store
 from .conf import app_settings
 from .exceptions import INCORRECT_KEY
 from .models import APIKey, hash_api_key
-from .statements import StatementCache
 
 # Where a request keeps the remembered key it has still to confirm.
 UNCONFIRMED = "threads_app_unconfirmed_key"
-# A key's primary key that cannot occur, standing for the caller's when a statement is compiled.
-KEY_STAND_IN = -(2**62) + 2
 
 
 def authorization_header(request) -> bytes:
@@ -74,7 +72,6 @@ class APIKeyAuthentication(BaseAuthentication):
     """
 
     keyword = "Bearer"
-    statements = StatementCache()
     remembered = RememberedKeys()
 
     def authenticate(self, request):
@@ -105,18 +102,8 @@ class APIKeyAuthentication(BaseAuthentication):
         return api_key.user, api_key
 
     def find_key(self, digest: str) -> APIKey | None:
-        """The active key of ``digest`` with its user, as ``APIKey.objects.find_active`` finds it.
-
-        A lookup is compiled once (statements.py): it runs whenever no key is remembered.
-        """
-        candidates = self.statements.instances(
-            "find_key",
-            lambda values: APIKey.objects.select_related("user")
-            .filter(key_hash=values["digest"], revoked_at__isnull=True)[:1],
-            {"digest": "\x00threads_app:digest"},
-            {"digest": digest},
-        )
-        candidate = candidates[0] if candidates else None
+        """The active key of ``digest`` with its user, as ``APIKey.objects.find_active`` does."""
+        candidate = store.find_key(digest)
         if candidate is None or not hmac.compare_digest(candidate.key_hash, digest):
             return None
         return candidate
@@ -151,20 +138,14 @@ def key_confirmed(request) -> None:
 def confirm_key(request) -> None:
     """Confirm ``request``'s remembered key with a query of its own; 401 if it no longer holds.
 
-    The query is compiled once (statements.py): every endpoint that does not confirm
-    the key in its own query runs it, and building it each time cost more than
+    Its SQL is the store's (store.py): every endpoint that does not confirm the key
+    in its own query runs it, and building it with the ORM each time cost more than
     running it.
     """
     api_key = unconfirmed_key(request)
     if api_key is None:
         return
     setattr(request, UNCONFIRMED, None)
-    found = APIKeyAuthentication.statements.rows(
-        "confirm_key",
-        lambda values: APIKey.objects.usable().filter(pk=values["key"]).values_list("pk")[:1],
-        {"key": KEY_STAND_IN},
-        {"key": api_key.pk},
-    )
-    if not found:
+    if not store.key_is_usable(api_key.pk):
         APIKeyAuthentication.remembered.forget(api_key)
         raise AuthenticationFailed(INCORRECT_KEY)

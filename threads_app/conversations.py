@@ -7,14 +7,14 @@ A conversation is a thread seen through the other API (``conv_<S>`` is
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Func, IntegerField, QuerySet
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
-from . import signals, validation
+from . import signals, store, validation
 from .conf import app_settings
 from .deletion import delete_message, delete_thread
 from .exceptions import NotFound
@@ -156,7 +156,7 @@ class ConversationAPIViewSet(ThreadsAPIViewSet):
 
     def store_items(self, thread: Thread, items: list[dict[str, Any]]) -> list[Message]:
         try:
-            with transaction.atomic():
+            with store.atomic():
                 rows = Message.objects.bulk_create(item_rows(thread, items))
         except IntegrityError:
             # A concurrent request took one of the given IDs first.
@@ -171,7 +171,7 @@ class ConversationAPIViewSet(ThreadsAPIViewSet):
 class ConversationViewSet(ConversationAPIViewSet):
     def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_conversation_create(self.get_body())
-        with transaction.atomic():
+        with store.atomic():
             thread = Thread.objects.create(owner=self.get_owner(), metadata=fields["metadata"])
             self.notify(signals.thread_created, thread)
             self.store_items(thread, fields["items"])
@@ -183,7 +183,7 @@ class ConversationViewSet(ConversationAPIViewSet):
     def partial_update(self, request: Request, conversation_id: str) -> HttpResponse:
         self.get_conversation_id()
         changes = validation.clean_conversation_update(self.get_body())
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             thread.metadata = validation.apply_patches(changes, thread)["metadata"]
             thread.save(update_fields=["metadata"])
@@ -191,7 +191,7 @@ class ConversationViewSet(ConversationAPIViewSet):
             return self.respond(conversation_object(thread))
 
     def destroy(self, request: Request, conversation_id: str) -> HttpResponse:
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
@@ -212,7 +212,7 @@ class ItemViewSet(ConversationAPIViewSet):
         self.get_conversation_id()
         self.get_include()
         items = validation.clean_items_create(self.get_body())
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             rows = self.store_items(thread, items)
             return self.respond(list_object([item_object(row) for row in rows], has_more=False))
@@ -237,7 +237,7 @@ class ItemViewSet(ConversationAPIViewSet):
         return self.respond(item_object(self.get_item(thread)))
 
     def destroy(self, request: Request, conversation_id: str, item_id: str) -> HttpResponse:
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             row = self.get_item(thread)
             delete_message(thread, row)

@@ -12,11 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.http import HttpResponse
 from django.utils import timezone
 from rest_framework.request import Request
 
+from . import store
 from .conf import app_settings
 from .exceptions import APIError, BadRequest
 from .models import IdempotencyRecord
@@ -80,11 +81,11 @@ class IdempotencyPolicy:
             return None
         fingerprint = self.fingerprint(request)
         try:
-            with transaction.atomic():
+            with store.atomic():
                 return self._claim(owner, key, fingerprint)
         except IntegrityError:
             # A concurrent request inserted the same key first; now we can see it.
-            with transaction.atomic():
+            with store.atomic():
                 return self._claim(owner, key, fingerprint)
 
     def _claim(self, owner: Any, key: str, fingerprint: str) -> IdempotencyRecord:

@@ -25,16 +25,18 @@ from .validation import check_choice, check_id
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What a caller asked for, validated; cursors resolved to positions.
+    """What a caller asked for, validated; cursors resolved as the caller of
+    :meth:`CursorPagination.get_page_request` asks.
 
     A position is a ``seq``, or an expression that yields it (NULL when the
-    cursor names nothing, which makes the page empty).
+    cursor names nothing, which makes the page empty), or the cursor's ID
+    itself for the store (store.py), whose query finds where it stands.
     """
 
     limit: int
     ascending: bool
-    after: int | BaseExpression | None
-    before: int | BaseExpression | None
+    after: int | str | BaseExpression | None
+    before: int | str | BaseExpression | None
 
     @property
     def backwards(self) -> bool:
@@ -95,12 +97,12 @@ class CursorPagination:
         return check_choice(order, self.orders, "order") == "asc"
 
     def get_page_request(
-        self, request: Request, resolve: Callable[[str, str], int | BaseExpression]
+        self, request: Request, resolve: Callable[[str, str], int | str | BaseExpression]
     ) -> PageRequest:
         """Validate the query; ``resolve(object_id, param)`` maps a cursor to its position."""
         limit = self.get_limit(request)
         ascending = self.get_ascending(request)
-        positions: dict[str, int | BaseExpression | None] = {"after": None, "before": None}
+        positions: dict[str, int | str | BaseExpression | None] = {"after": None, "before": None}
         for param in self.cursor_params:
             object_id = request.query_params.get(param) or None
             if object_id is not None:
@@ -210,13 +212,18 @@ class Beyond(Expression):
     ) -> None:
         super().__init__()
         self.operator = operator
-        self.column, self.position = F(field), self.as_expression(position)
+        # A position is a bigint key: a plain Value of an int is an integer, which
+        # PostgreSQL receives as int4 when parameters are bound on the server.
+        self.column = F(field)
+        self.position = self.as_expression(position, BigIntegerField())
         self.partition_column = F(partition_field) if partition_field else None
         self.partition = self.as_expression(partition) if partition_field else None
 
     @staticmethod
-    def as_expression(value: Any) -> Any:
-        return value if hasattr(value, "resolve_expression") else Value(value)
+    def as_expression(value: Any, output_field: Any = None) -> Any:
+        if hasattr(value, "resolve_expression"):
+            return value
+        return Value(value, output_field=output_field)
 
     def get_source_expressions(self) -> list[Any]:
         return [self.column, self.position, self.partition_column, self.partition]

@@ -35,6 +35,18 @@ def thread_object(thread: Thread) -> dict[str, Any]:
     }
 
 
+def thread_object_from_row(row: tuple) -> dict[str, Any]:
+    """The same object as :func:`thread_object`, from a row of the store (store.py)."""
+    public_id, created_at, tool_resources, metadata = row
+    return {
+        "id": public_id,
+        "object": "thread",
+        "created_at": created_at,
+        "tool_resources": Fragment(tool_resources),
+        "metadata": Fragment(metadata),
+    }
+
+
 def message_object(message: Message, thread_id: str) -> dict[str, Any]:
     return {
         "id": message.public_id,

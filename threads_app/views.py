@@ -2,11 +2,12 @@
 
 import secrets
 from collections.abc import Callable
+from contextlib import ExitStack
 from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.db.models import QuerySet, Subquery
 from django.db.transaction import TransactionManagementError
 from django.http import HttpResponse
@@ -18,9 +19,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from . import signals, validation
+from . import signals, store, validation
 from .authentication import (
-    KEY_STAND_IN,
     confirm_key,
     key_confirmed,
     unconfirmed_key,
@@ -36,6 +36,7 @@ from .pagination import (
     CursorPagination,
     InPartition,
     MessagePagination,
+    PageRequest,
     ThreadPagination,
     cursor_subquery,
 )
@@ -46,9 +47,9 @@ from .representation import (
     message_object_from_row,
     message_rows,
     thread_object,
+    thread_object_from_row,
     unix_seconds,
 )
-from .statements import InsertUnder, StatementCache
 from .throttling import APIKeyRateThrottle
 from .wsgi import body_length_unknown
 
@@ -181,10 +182,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
 
     pagination_class: type[CursorPagination] = CursorPagination
     key_confirming_actions: frozenset[str] = frozenset()
-    # Compiled statements of the read paths whose rows are tuples, not model instances.
-    statements: StatementCache | None = None
     idempotency_policy_class = IdempotencyPolicy
     idempotency_record = None
+    idempotency_transaction: ExitStack | None = None
 
     def get_owner(self) -> Any:
         return imported(app_settings.OWNER_FUNCTION)(self.request)
@@ -197,7 +197,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     def notify(self, signal: Any, instance: Thread | Message) -> None:
         """Send ``signal`` once the current transaction commits."""
         name = "thread" if isinstance(instance, Thread) else "message"
-        transaction.on_commit(
+        store.on_commit(
             lambda: signal.send(sender=type(instance), **{name: instance}, request=self.request)
         )
 
@@ -214,20 +214,21 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         confirm_key(request)  # a claim is a write
         self.idempotency_record = policy.claim(request, self.get_owner())
         if self.idempotency_record is not None:
-            # Run the action and store its answer in one transaction (see idempotency.py).
-            method = request.method.lower()
-            action = getattr(self, method)
+            # The action and its stored answer commit in one transaction (see
+            # idempotency.py), which finalize_response commits; an error the
+            # action raises rolls it back first, in handle_exception.
+            self.idempotency_transaction = ExitStack()
+            self.idempotency_transaction.enter_context(store.atomic())
 
-            def action_and_answer(request, *args, **kwargs):
-                with transaction.atomic():
-                    response = action(request, *args, **kwargs)
-                    policy.complete(self.idempotency_record, response.status_code, response.data)
-                self.idempotency_record = None
-                return response
-
-            setattr(self, method, action_and_answer)
+    def end_idempotency_transaction(self, exc: BaseException | None = None) -> None:
+        """Commit the action's transaction, or roll it back if ``exc`` ended the action."""
+        transaction, self.idempotency_transaction = self.idempotency_transaction, None
+        if transaction is not None:
+            transaction.__exit__(type(exc) if exc else None, exc,
+                                 exc.__traceback__ if exc else None)
 
     def handle_exception(self, exc):
+        self.end_idempotency_transaction(exc)
         # An error answered to a key that no longer holds would tell it something.
         try:
             confirm_key(self.request)
@@ -246,6 +247,16 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                 confirm_key(request)
             except (AuthenticationFailed, DatabaseError) as failed:
                 response = self.handle_exception(failed)
+        if self.idempotency_transaction is not None:
+            try:
+                self.get_idempotency_policy().complete(
+                    self.idempotency_record, response.status_code, response.data
+                )
+                self.end_idempotency_transaction()
+            except Exception as failed:
+                response = self.handle_exception(failed)  # which rolls the action back
+            else:
+                self.idempotency_record = None
         if self.idempotency_record is not None:
             # The action failed before storing its answer: keep a 4xx for replay,
             # drop the claim on a 5xx so that the retry runs again.
@@ -302,9 +313,9 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         and so may an invalid parameter here. Only then do we check again, one
         query at a time in the order of the checks (401 for the key, 404 for the
         container, then each parameter), so that the answer is the one the
-        first failing check gives. Unfiltered pages run from a statement
-        compiled once per shape (see statements.py). ``partition(values)``: the
-        value (or SQL) of the partition every row has, for the paginator's bounds.
+        first failing check gives. :meth:`page_rows` reads the page.
+        ``partition(values)``: the value (or SQL) of the partition every row has,
+        for the paginator's bounds.
         """
         paginator = self.get_paginator()
         query = self.request.query_params
@@ -323,12 +334,11 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             )
 
         try:
-            # Validation only: the positions are found by the page's query.
-            page_request = paginator.get_page_request(self.request, lambda object_id, param: 0)
-            shape = (type(self), page_request.limit, page_request.ascending,
-                     values["key"] is not None,
-                     values["after"] is not None, values["before"] is not None)
-            rows = self.fetch(shape, build, values)
+            # The cursors stay IDs: the page's query finds where they stand.
+            page_request = paginator.get_page_request(
+                self.request, lambda object_id, param: object_id
+            )
+            rows = self.page_rows(page_request, build, values)
             page = paginator.page_from_rows(rows, page_request)
         except (APIError, validation.ValidationError):
             page = None
@@ -350,33 +360,12 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             paginator.get_paginated_data([to_object(row) for row in page.items], page)
         )
 
-    def fetch(
-        self, shape: Any, build: Callable[[dict[str, Any]], QuerySet], values: dict[str, Any],
-        filtered: bool = True, run: Callable[..., list] | None = None,
+    def page_rows(
+        self, page_request: PageRequest, build: Callable[[dict[str, Any]], QuerySet],
+        values: dict[str, Any],
     ) -> list:
-        """The rows of ``build(values)``; from a compiled statement when nothing else varies.
-
-        ``filtered``: whether ``build`` applies the filters of the query string,
-        whose values a compiled statement does not take. ``run``: the statement
-        cache's method that runs it (``self.statements.rows`` by default, for tuples).
-        """
-        if run is None and self.statements is not None:
-            run = self.statements.rows
-        filters = getattr(getattr(self, "filterset_class", None), "base_filters", {})
-        if (run is None or not isinstance(values["owner"], int)
-                or (filtered and any(name in self.request.query_params for name in filters))):
-            return list(build(values))
-        stand_ins = {name: None if value is None else STAND_INS[name]
-                     for name, value in values.items()}
-        return run(shape, build, stand_ins, values)
-
-
-# Values that cannot occur in a request, standing for the caller's when a statement is compiled.
-STAND_INS: dict[str, Any] = {
-    "owner": -(2**62) + 1,
-    "key": KEY_STAND_IN,
-    **{name: f"\x00threads_app:{name}" for name in ("container", "after", "before", "message")},
-}
+        """The rows of a page: ``build(values)``'s, the queryset of the page."""
+        return list(build(values))
 
 
 def owned_threads(owner: Any) -> QuerySet:
@@ -423,9 +412,6 @@ def cursor_position(live: QuerySet, container: str, object_id: str, param: str) 
 class ThreadViewSet(ThreadsAPIViewSet):
     pagination_class = ThreadPagination
     key_confirming_actions = frozenset({"retrieve"})
-    # The thread of a retrieve, compiled once. Its rows are model instances, where
-    # ``statements`` gives tuples and would serve the list's pages too.
-    thread_statements = StatementCache()
 
     def get_queryset(self) -> QuerySet:
         return owned_threads(self.get_owner().pk)
@@ -439,7 +425,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
 
     def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_thread_create(self.get_body())
-        with transaction.atomic():
+        with store.atomic():
             # Under the database's lock where it has one (SQLite's, taken at BEGIN), so that
             # threads listed in order of creation have their times in that order too.
             now = timezone.now()
@@ -461,27 +447,17 @@ class ThreadViewSet(ThreadsAPIViewSet):
     def retrieve(self, request: Request, thread_id: str) -> HttpResponse:
         # One query finds the thread and confirms the key; the checks one at a time
         # only if it finds nothing, so that a revoked key still hears 401 first.
-        key = self.get_key_to_confirm()
-        values = {"owner": self.get_owner().pk, "container": self.get_thread_id(), "key": key}
-        found = self.fetch(
-            (type(self), "retrieve", key is not None),
-            lambda values: owned_thread(values["owner"], values["container"], values["key"])[:1],
-            values,
-            filtered=False,
-            run=self.thread_statements.instances,
-        )
-        if found:
+        row = store.thread(self.get_owner().pk, self.get_thread_id(), self.get_key_to_confirm())
+        if row is not None:
             key_confirmed(request)
-            thread = found[0]
-        else:
-            confirm_key(request)
-            thread = self.get_thread()  # a missing thread answers 404
-        return self.respond(thread_object(thread))
+            return self.respond(thread_object_from_row(row))
+        confirm_key(request)
+        return self.respond(thread_object(self.get_thread()))  # a missing thread answers 404
 
     def partial_update(self, request: Request, thread_id: str) -> HttpResponse:
         self.get_thread_id()
         changes = validation.clean_thread_update(self.get_body())
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             for name, value in validation.apply_patches(changes, thread).items():
                 setattr(thread, name, value)
@@ -491,7 +467,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
             return self.respond(thread_object(thread))
 
     def destroy(self, request: Request, thread_id: str) -> HttpResponse:
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
@@ -500,21 +476,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
 
 class MessageViewSet(ThreadsAPIViewSet):
     pagination_class = MessagePagination
-    statements = StatementCache()
     key_confirming_actions = frozenset({"list", "retrieve", "create"})
-    # The new message's thread, found by the INSERT itself; with a key to confirm, or without.
-    inserts = {
-        confirming: InsertUnder(
-            "thread",
-            lambda values: owned_thread(
-                values["owner"], values["container"], values.get("key")
-            ).values("seq"),
-            {name: STAND_INS[name]
-             for name in ("owner", "container", *(["key"] if confirming else []))},
-            stamped=("created_at", "completed_at"),
-        )
-        for confirming in (False, True)
-    }
     filter_backends = [FilterBackend]
     filterset_class = MessageFilter
 
@@ -529,6 +491,20 @@ class MessageViewSet(ThreadsAPIViewSet):
         if message is None:
             raise NotFound(f"No message found with id '{message_id}'.")
         return message
+
+    def page_rows(
+        self, page_request: PageRequest, build: Callable[[dict[str, Any]], QuerySet],
+        values: dict[str, Any],
+    ) -> list:
+        """The store's page; the ORM's where the query string filters it (``run_id``)."""
+        filters = self.filterset_class.base_filters
+        if any(name in self.request.query_params for name in filters):
+            return list(build(values))
+        return store.message_page(
+            values["owner"], values["container"], values["key"], page_request.limit,
+            page_request.ascending, page_request.after, page_request.before,
+            page_request.backwards,
+        )
 
     def list(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
@@ -546,26 +522,24 @@ class MessageViewSet(ThreadsAPIViewSet):
     def create(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         fields = validation.clean_message_create(self.get_body())
-        owner, key = self.get_owner().pk, self.get_key_to_confirm()
-        if isinstance(owner, int):
-            # The thread found, locked and written into in one statement (see statements.py),
-            # which commits at once and stamps the message with the time it took the lock.
-            # The answer is built first, with the time of now, so that nothing can fail
-            # after the commit: built again with the stored time only if its second differs.
-            now = timezone.now()
-            message = Message(created_at=now, completed_at=now, **fields)
-            answer = self.respond(message_object(message, thread_id))
-            inserted = self.inserts[key is not None].insert(
-                message, {"owner": owner, "container": thread_id, "key": key}
-            )
-            if inserted:
-                key_confirmed(request)
-                self.notify(signals.message_created, message)
-                if unix_seconds(message.created_at) != unix_seconds(now):
-                    answer = self.respond(message_object(message, thread_id))
-                return answer
+        # The thread found, locked and written into in one statement (see store.py),
+        # which commits at once and stamps the message with the time it took the lock.
+        # The answer is built first, with the time of now, so that nothing can fail
+        # after the commit: built again with the stored time only if its second differs.
+        now = timezone.now()
+        message = Message(created_at=now, completed_at=now, **fields)
+        answer = self.respond(message_object(message, thread_id))
+        stored = store.insert_message(
+            message, self.get_owner().pk, thread_id, self.get_key_to_confirm()
+        )
+        if stored is not None:
+            key_confirmed(request)
+            self.notify(signals.message_created, stored)
+            if unix_seconds(stored.created_at) != unix_seconds(now):
+                answer = self.respond(message_object(stored, thread_id))
+            return answer
         confirm_key(request)
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             now = timezone.now()  # under the thread's lock, as the statement above takes it
             message = Message.objects.create(
@@ -582,21 +556,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             self.get_thread()  # a missing thread answers first
             raise
         # One query finds the thread and the message; the thread alone only if that fails.
-        key = self.get_key_to_confirm()
-        values = {"owner": self.get_owner().pk, "container": thread_id, "message": message_id,
-                  "key": key}
-        rows = self.fetch(
-            (type(self), "retrieve", key is not None),
-            # No ordering: the ID is unique, and PostgreSQL would sort the one row
-            # (about 10% of the query's time; pgbench).
-            lambda values: message_rows(
-                messages_in_thread(values["owner"], values["container"], values["key"])
-                .filter(public_id=values["message"]).order_by()
-            )[:1],
-            values,
-            filtered=False,
-        )
-        row = rows[0] if rows else None
+        row = store.message(self.get_owner().pk, thread_id, message_id, self.get_key_to_confirm())
         if row is None:
             confirm_key(request)
             self.get_thread()
@@ -608,7 +568,7 @@ class MessageViewSet(ThreadsAPIViewSet):
         self.get_thread_id()
         self.get_message_id()
         changes = validation.clean_message_update(self.get_body())
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             # The thread's lock covers its messages: every write into a thread takes it first.
             message = self.get_message(thread)
@@ -620,7 +580,7 @@ class MessageViewSet(ThreadsAPIViewSet):
             return self.respond(message_object(message, thread.public_id))
 
     def destroy(self, request: Request, thread_id: str, message_id: str) -> HttpResponse:
-        with transaction.atomic():
+        with store.atomic():
             thread = self.get_thread(for_update=True)
             message = self.get_message(thread)
             delete_message(thread, message)
