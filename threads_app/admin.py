@@ -1489,12 +1489,8 @@ class APIKeyAdmin(admin.ModelAdmin):
         if change:
             obj.save()
             return
-        created, secret = APIKey.generate(obj.user, obj.name)
-        # The admin goes on with ``obj`` (log entry, response): make it the new key.
-        for field in APIKey._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(created, field.attname))
-        obj._state.adding, obj._state.db = False, created._state.db
-        obj.secret = secret  # for response_add only; never stored
+        obj.secret = obj.assign_secret()  # for response_add only; never stored
+        obj.save()
 
     # Where a new key's secret waits, in the creator's session, for the one page
     # that shows it: {key pk: secret}. That page takes it out.

@@ -220,14 +220,17 @@ class APIKey(models.Model):
     @classmethod
     def generate(cls, user: models.Model, name: str = "") -> tuple["APIKey", str]:
         """Create a key for ``user``; return it with the secret, which is never stored."""
-        secret = cls.SECRET_PREFIX + secrets.token_urlsafe(cls.SECRET_BYTES)
-        api_key = cls.objects.create(
-            user=user,
-            name=name,
-            prefix=secret[: cls.DISPLAY_PREFIX_LENGTH],
-            key_hash=hash_api_key(secret),
-        )
+        api_key = cls(user=user, name=name)
+        secret = api_key.assign_secret()
+        api_key.save()
         return api_key, secret
+
+    def assign_secret(self) -> str:
+        """Give this unsaved key a new secret and return it; only its hash and prefix are kept."""
+        secret = self.SECRET_PREFIX + secrets.token_urlsafe(self.SECRET_BYTES)
+        self.prefix = secret[: self.DISPLAY_PREFIX_LENGTH]
+        self.key_hash = hash_api_key(secret)
+        return secret
 
     @classmethod
     def is_secret_shaped(cls, token: str) -> bool:
