@@ -95,7 +95,6 @@ def register_sqlite_clock(sender: Any, connection: Any, **kwargs: Any) -> None:
         )
 
 
-
 class Names:
     """The quoted names of the tables and columns of one database's SQL."""
 
@@ -116,7 +115,7 @@ class Names:
         On SQLite, only the whole seconds of the text (it would round .9995 up to
         the next second, where Python and PostgreSQL's TRUNC keep the second it
         is in). Without USE_TZ, SQLite holds local times, which it would read as
-        UTC: the column is then read as it is, for :func:`seconds` to convert.
+        UTC: the column is then read as it is, for :func:`timestamp_seconds`.
         """
         column = self.column(model, name, alias)
         if self.vendor == "postgresql":
@@ -311,6 +310,7 @@ def thread(owner: Any, thread_id: str, key: int | None) -> tuple | None:
 
 # The new message.
 
+@cache
 def inserted_fields() -> list:
     """The fields of a new message the insert takes from the instance, in their order."""
     return [field for field in Message._meta.concrete_fields
@@ -349,13 +349,29 @@ def insert_message_sql(alias: str, vendor: str, confirming: bool) -> str:
             f"SELECT {values} FROM stamped RETURNING {returning}")
 
 
-def insert_message(message: Message, owner: Any, thread_id: str, key: int | None) -> Message | None:
-    """``message`` inserted into ``owner``'s thread ``thread_id`` while the key ``key`` holds.
+def new_message(values: dict[str, Any]) -> Message:
+    """A message for :func:`insert_message`: ``values`` over the fields' defaults.
 
-    Returns the stored message, with its key, its thread's and the times it was
-    stamped with; None if there is no such thread (or the key no longer holds).
-    Like ``bulk_create``, it sends no ``pre_save`` or ``post_save``: the app's
-    own ``message_created`` is the signal of a new message (see signals.py).
+    Built by ``Model.from_db``, so that once inserted it is in the state of a
+    stored row, as the receivers of ``message_created`` expect; it is also the
+    cheaper of the two ways to build an instance (keyword arguments are the
+    slow path of ``Model.__init__``).
+    """
+    fields = Message._meta.concrete_fields
+    return Message.from_db(
+        write_alias(), [field.attname for field in fields],
+        [values[field.attname] if field.attname in values else field.get_default()
+         for field in fields],
+    )
+
+
+def insert_message(message: Message, owner: Any, thread_id: str, key: int | None) -> bool:
+    """Insert ``message`` (of :func:`new_message`) into ``owner``'s thread ``thread_id``.
+
+    Sets its key, its thread's and the times it was stamped with. False if there
+    is no such thread, or the key ``key`` (its primary key, to confirm) no longer
+    holds. Like ``bulk_create``, it sends no ``pre_save`` or ``post_save``: the
+    app's own ``message_created`` is the signal of a new message (signals.py).
     """
     alias = write_alias()
     connection = connections[alias]
@@ -365,15 +381,12 @@ def insert_message(message: Message, owner: Any, thread_id: str, key: int | None
                for field in fields]
     rows = run(alias, insert_message_sql(alias, sql_dialect(alias), key is not None), params)
     if not rows:
-        return None
-    seq, thread_seq, *times = rows[0]
-    stored = {field.attname: getattr(message, field.attname) for field in fields}
-    stored.update(zip(STAMPED, map(stored_datetime, times), strict=True))
-    stored[Message._meta.pk.attname] = seq
-    stored[Message._meta.get_field("thread").attname] = thread_seq
-    # from_db takes the values in the order of the model's fields.
-    names = [field.attname for field in Message._meta.concrete_fields]
-    return Message.from_db(alias, names, [stored[name] for name in names])
+        return False
+    message.pk, thread_seq, *times = rows[0]
+    setattr(message, Message._meta.get_field("thread").attname, thread_seq)
+    for name, moment in zip(STAMPED, times, strict=True):
+        setattr(message, name, stored_datetime(moment))
+    return True
 
 
 def stored_datetime(value: datetime | str) -> datetime:

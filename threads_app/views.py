@@ -527,16 +527,15 @@ class MessageViewSet(ThreadsAPIViewSet):
         # The answer is built first, with the time of now, so that nothing can fail
         # after the commit: built again with the stored time only if its second differs.
         now = timezone.now()
-        message = Message(created_at=now, completed_at=now, **fields)
+        message = store.new_message({"created_at": now, "completed_at": now, **fields})
         answer = self.respond(message_object(message, thread_id))
-        stored = store.insert_message(
+        if store.insert_message(
             message, self.get_owner().pk, thread_id, self.get_key_to_confirm()
-        )
-        if stored is not None:
+        ):
             key_confirmed(request)
-            self.notify(signals.message_created, stored)
-            if unix_seconds(stored.created_at) != unix_seconds(now):
-                answer = self.respond(message_object(stored, thread_id))
+            self.notify(signals.message_created, message)
+            if unix_seconds(message.created_at) != unix_seconds(now):
+                answer = self.respond(message_object(message, thread_id))
             return answer
         confirm_key(request)
         with store.atomic():
