@@ -36,16 +36,15 @@ def test_the_app_follows_the_host_router(live_server, settings, recorded):
     settings.DATABASE_ROUTERS = [f"{__name__}.SecondDatabaseRouter"]
     user = get_user_model().objects.create_user("routed")
     secret = APIKey.generate(user)[1]
-    sdk = openai.OpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0)
-
-    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "first"}])
-    created = sdk.beta.threads.messages.create(thread.id, role="user", content="second")
-    assert sdk.beta.threads.retrieve(thread.id) == thread
-    listed = sdk.beta.threads.messages.list(thread.id, order="asc")
-    assert [m.content[0].text.value for m in listed.data] == ["first", "second"]
-    assert sdk.beta.threads.messages.retrieve(created.id, thread_id=thread.id) == created
-    page = sdk.beta.threads.messages.list(thread.id, order="asc", after=listed.data[0].id)
-    assert [m.id for m in page.data] == [created.id]
+    with openai.OpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0) as sdk:
+        thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "first"}])
+        created = sdk.beta.threads.messages.create(thread.id, role="user", content="second")
+        assert sdk.beta.threads.retrieve(thread.id) == thread
+        listed = sdk.beta.threads.messages.list(thread.id, order="asc")
+        assert [m.content[0].text.value for m in listed.data] == ["first", "second"]
+        assert sdk.beta.threads.messages.retrieve(created.id, thread_id=thread.id) == created
+        page = sdk.beta.threads.messages.list(thread.id, order="asc", after=listed.data[0].id)
+        assert [m.id for m in page.data] == [created.id]
 
     assert [q for q in recorded if q[0] != "second"] == []
     stored = Message.objects.using("second").filter(thread__public_id=thread.id)
