@@ -47,13 +47,15 @@ def png(width: int = 240, height: int = 140) -> bytes:
             + chunk(b"IEND", b""))
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+def open_page(browser, live_server, viewport: dict, requests_seen: list | None = None):
+    """A context and page that reach the live server only, and get the one picture when
+    asked: nothing leaves the machine. Each request's address goes to ``requests_seen``."""
+    context = browser.new_context(viewport=viewport)
     picture = png()
 
     def route(route):
-        # Only the live server and the one picture: nothing leaves the machine.
+        if requests_seen is not None:
+            requests_seen.append(route.request.url)
         if route.request.url.startswith(live_server.url):
             route.continue_()
         elif route.request.url == IMAGE_URL:
@@ -64,6 +66,12 @@ def page(browser, live_server):
     context.route("**/*", route)
     page = context.new_page()
     page.set_default_timeout(15_000)
+    return context, page
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context, page = open_page(browser, live_server, {"width": 1440, "height": 900})
     yield page
     context.close()
 

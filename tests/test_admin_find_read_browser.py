@@ -20,7 +20,7 @@ from threads_app.models import APIKey, Message, Thread
 from threads_app.validation import clean_content
 
 from .browser import screenshot
-from .test_admin_browser import IMAGE_URL, PASSWORD, log_in, png
+from .test_admin_browser import IMAGE_URL, PASSWORD, log_in, open_page
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 expect = sync_api.expect
@@ -54,36 +54,16 @@ def requests_seen():
     return []
 
 
-def open_page(browser, live_server, requests_seen, viewport=DESKTOP):
-    """A page that reaches the live server only, and serves the one picture when asked."""
-    context = browser.new_context(viewport=viewport)
-    picture = png()
-
-    def route(route):
-        requests_seen.append(route.request.url)
-        if route.request.url.startswith(live_server.url):
-            route.continue_()
-        elif route.request.url == IMAGE_URL:
-            route.fulfill(status=200, content_type="image/png", body=picture)
-        else:
-            route.abort()
-
-    context.route("**/*", route)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return context, page
-
-
 @pytest.fixture
 def page(browser, live_server, requests_seen):
-    context, page = open_page(browser, live_server, requests_seen)
+    context, page = open_page(browser, live_server, DESKTOP, requests_seen)
     yield page
     context.close()
 
 
 @pytest.fixture
 def phone(browser, live_server, requests_seen):
-    context, page = open_page(browser, live_server, requests_seen, PHONE)
+    context, page = open_page(browser, live_server, PHONE, requests_seen)
     yield page
     context.close()
 
