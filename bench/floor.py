@@ -3,7 +3,7 @@
 ``floor`` answers a canned body without touching the database: the issue's
 floor. ``floor_with_query`` answers the same body after one trivial query
 (``SELECT 1``) on the worker's connection, through Django's cursor as the app's
-hot statements run (threads_app/store.py): what one round trip to the database costs by itself,
+hot statements run (threads_app/store/): what one round trip to the database costs by itself,
 so that the part of an endpoint's cost that is the app's shows apart from it.
 """
 
@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from threads_app.store import run
+from threads_app.store.database import run
 
 PADDING_OVERHEAD = len(b'{"object":"floor","padding":""}')
 

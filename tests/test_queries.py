@@ -16,9 +16,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from threads_app import store
 from threads_app.authentication import APIKeyAuthentication
 from threads_app.models import APIKey, Message, Thread
+from threads_app.store import keys, messages, threads
 
 from .conftest import url
 from .test_api import make_thread, post
@@ -75,8 +75,8 @@ def test_the_first_request_with_a_key_looks_it_up(api, long_thread, settings):
     assert len(count(api, "get", path)) == 1
 
 
-STATEMENTS = (store.message_page_sql, store.message_sql, store.thread_sql,
-              store.insert_message_sql, store.usable_key_sql)
+STATEMENTS = (messages.message_page_sql, messages.message_sql, threads.thread_sql,
+              messages.insert_message_sql, keys.usable_key_sql)
 
 
 def misses() -> dict[str, int]:
@@ -87,7 +87,7 @@ def misses() -> dict[str, int]:
 @pytest.mark.parametrize("remembered", [True, False])
 def test_list_and_retrieve_build_their_sql_once(api, long_thread, settings, remembered):
     """Whether the key is remembered or looked up on every request (cache off), the second
-    request of a shape builds no SQL text: it runs what the first built (store.py)."""
+    request of a shape builds no SQL text: it runs what the first built (threads_app/store/)."""
     if not remembered:
         settings.THREADS_APP = {"API_KEY_CACHE_SECONDS": 0}
         APIKeyAuthentication.remembered.by_digest.clear()
@@ -113,11 +113,11 @@ def test_a_remembered_key_is_confirmed_by_sql_built_once(api):
     api.post(url("thread-list"), {}, format="json")
     path = url("thread-list")
     assert api.get(path).status_code == 200
-    built = store.usable_key_sql.cache_info().misses
+    built = keys.usable_key_sql.cache_info().misses
     with CaptureQueriesContext(connection) as captured:
         assert api.get(path).status_code == 200
     assert any("threads_app_apikey" in sql for sql in statements(captured))
-    assert store.usable_key_sql.cache_info().misses == built
+    assert keys.usable_key_sql.cache_info().misses == built
 
 
 def test_the_cursor_is_resolved_inside_the_page_query(api, long_thread):

@@ -138,7 +138,7 @@ def key_confirmed(request) -> None:
 def confirm_key(request) -> None:
     """Confirm ``request``'s remembered key with a query of its own; 401 if it no longer holds.
 
-    Its SQL is the store's (store.py): every endpoint that does not confirm the key
+    Its SQL is the store's (threads_app/store/): every endpoint that does not confirm the key
     in its own query runs it, and building it with the ORM each time cost more than
     running it.
     """

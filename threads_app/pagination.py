@@ -30,7 +30,7 @@ class PageRequest:
 
     A position is a ``seq``, or an expression that yields it (NULL when the
     cursor names nothing, which makes the page empty), or the cursor's ID
-    itself for the store (store.py), whose query finds where it stands.
+    itself for the store (threads_app/store/), whose query finds where it stands.
     """
 
     limit: int

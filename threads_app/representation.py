@@ -36,7 +36,7 @@ def thread_object(thread: Thread) -> dict[str, Any]:
 
 
 def thread_object_from_row(row: tuple) -> dict[str, Any]:
-    """The same object as :func:`thread_object`, from a row of the store (store.py)."""
+    """The same object as :func:`thread_object`, from a row of the store (threads_app/store/)."""
     public_id, created_at, tool_resources, metadata = row
     return {
         "id": public_id,

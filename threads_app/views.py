@@ -522,7 +522,7 @@ class MessageViewSet(ThreadsAPIViewSet):
     def create(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
         fields = validation.clean_message_create(self.get_body())
-        # The thread found, locked and written into in one statement (see store.py),
+        # The thread found, locked and written into in one statement (see threads_app/store/),
         # which commits at once and stamps the message with the time it took the lock.
         # The answer is built first, with the time of now, so that nothing can fail
         # after the commit: built again with the stored time only if its second differs.

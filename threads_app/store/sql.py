@@ -1,0 +1,127 @@
+"""The quoted names, predicates and conversions every statement of the store shares."""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.db.models import Model
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from ..items import THREADS_ROLES
+from ..models import APIKey, Message, Thread
+from .database import sql_dialect
+
+TIMESTAMPS = frozenset({"created_at", "completed_at", "incomplete_at"})
+
+
+class Names:
+    """The quoted names of the tables and columns of one database's SQL."""
+
+    def __init__(self, alias: str) -> None:
+        self.quote = connections[alias].ops.quote_name
+        self.vendor = sql_dialect(alias)
+
+    def table(self, model: type[Model]) -> str:
+        return self.quote(model._meta.db_table)
+
+    def column(self, model: type[Model], name: str, alias: str | None = None) -> str:
+        column = self.quote(model._meta.get_field(name).column)
+        return f"{alias}.{column}" if alias else column
+
+    def seconds(self, model: type[Model], name: str, alias: str | None = None) -> str:
+        """A timestamp column as whole seconds since the epoch.
+
+        On SQLite, only the whole seconds of the text (it would round .9995 up to
+        the next second, where Python and PostgreSQL's TRUNC keep the second it
+        is in). Without USE_TZ, SQLite holds local times, which it would read as
+        UTC: the column is then read as it is, for :func:`timestamp_seconds`.
+        """
+        column = self.column(model, name, alias)
+        if self.vendor == "postgresql":
+            return f"TRUNC(EXTRACT(EPOCH FROM {column}))::bigint"
+        if settings.USE_TZ:
+            return f"CAST(strftime('%%s', substr({column}, 1, 19)) AS INTEGER)"
+        return column
+
+    def select(self, model: type[Model], names: Sequence[str]) -> str:
+        return ", ".join(
+            self.seconds(model, name) if name in TIMESTAMPS else self.column(model, name)
+            for name in names
+        )
+
+    def in_partition(self, column: str, subquery: str) -> str:
+        """``column`` equal to the one value of ``subquery``, as the planner needs it.
+
+        PostgreSQL counts ``= (subquery)`` as a constant, drops the column from the
+        ordering, and may walk the primary key instead of the partition's index
+        (1.8 s instead of 0.1 ms for a first page of 1.1M messages): ``= ANY(ARRAY(…))``
+        leaves it only the index led by the partition.
+        """
+        if self.vendor == "postgresql":
+            return f"{column} = ANY(ARRAY({subquery}))"
+        return f"{column} = ({subquery})"
+
+    def usable_key(self) -> str:
+        """SQL that holds while the API key of the one parameter authenticates."""
+        user_field = APIKey._meta.get_field("user")
+        user_model = user_field.related_model
+        k, u = "k", "u"
+        conditions = [f"{self.column(APIKey, 'revoked_at', k)} IS NULL"]
+        join = ""
+        if any(field.name == "is_active" for field in user_model._meta.concrete_fields):
+            join = (f" INNER JOIN {self.table(user_model)} {u} ON "
+                    f"{k}.{self.quote(user_field.column)} = "
+                    f"{u}.{self.quote(user_field.target_field.column)}")
+            conditions.append(self.column(user_model, "is_active", u))
+        conditions.append(f"{k}.{self.quote(APIKey._meta.pk.column)} = %s")
+        return f"SELECT 1 FROM {self.table(APIKey)} {k}{join} WHERE {' AND '.join(conditions)}"
+
+    def owned_thread(self, alias: str, confirming: bool) -> str:
+        """The key of the thread of two parameters, owner and public ID, with a key's if asked."""
+        sql = (f"SELECT {self.column(Thread, 'seq', alias)} FROM {self.table(Thread)} {alias} "
+               f"WHERE {self.column(Thread, 'owner', alias)} = %s "
+               f"AND {self.column(Thread, 'public_id', alias)} = %s")
+        return sql + (f" AND EXISTS({self.usable_key()})" if confirming else "")
+
+    def threads_view(self, alias: str | None = None) -> str:
+        """The rows a Threads client sees (``IN_THREADS_VIEW``), as migration 0006's index reads."""
+        roles = ", ".join(literal(role) for role in THREADS_ROLES)
+        return (f"{self.column(Message, 'role', alias)} IN ({roles}) "
+                f"AND {self.column(Message, 'type', alias)} = {literal('message')}")
+
+
+def literal(value: str) -> str:
+    """One of our own constants as an SQL string literal."""
+    if not value.isidentifier():
+        raise ValueError(f"not a constant of ours: {value!r}")
+    return f"'{value}'"
+
+
+def timestamp_seconds(value: Any) -> int | None:
+    """A timestamp read by :meth:`Names.seconds`, as whole seconds since the epoch."""
+    if value is None or isinstance(value, int):
+        return value
+    return int(parse_datetime(value).timestamp())  # naive: local time, as Python takes it
+
+
+def rows_in_seconds(rows: list[tuple], positions: tuple[int, ...]) -> list[tuple]:
+    """``rows`` with the timestamps at ``positions`` as seconds (SQLite without USE_TZ)."""
+    if not rows or all(isinstance(rows[0][i], int | None) for i in positions):
+        return rows
+    return [
+        tuple(timestamp_seconds(value) if i in positions else value for i, value in enumerate(row))
+        for row in rows
+    ]
+
+
+def stored_datetime(value: datetime | str) -> datetime:
+    """A timestamp an INSERT returned, as the ORM would read it."""
+    if isinstance(value, datetime):
+        return value
+    moment = parse_datetime(value)  # SQLite's text
+    if settings.USE_TZ and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, UTC)
+    return moment
