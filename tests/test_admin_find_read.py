@@ -378,8 +378,8 @@ def test_word_search_can_use_the_trigram_indexes_on_postgresql(user):
     """The indexes of migration 0007 are on the very expressions the search compares."""
     if connection.vendor != "postgresql":
         pytest.skip("the trigram indexes are PostgreSQL's; SQLite reads the messages")
-    from threads_app.admin import text_condition
     from threads_app.models import Message
+    from threads_app.store.search import text_condition
 
     make_thread(user, ["a needle in a haystack"])
     search = Message.objects.filter(text_condition("needle")).order_by()
