@@ -21,6 +21,9 @@ Built for 100,000 threads and millions of messages:
 - a transcript is a keyset page of one thread's messages, which costs the same
   on its first page and its ten-thousandth; saying where the page is counts
   the thread's messages once (an index range).
+
+Those queries are the store's (``store/staff.py``, ``store/search.py``); the
+admin refines its own querysets with them and builds none of its own.
 """
 
 import re
@@ -434,10 +437,7 @@ class MessageChangeList(KeyedChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         rows = list(self.result_list)
-        try:
-            thread_admin = self.model_admin.admin_site.get_model_admin(Thread)
-        except NotRegistered:
-            thread_admin = None
+        thread_admin = registered_admin(self.model_admin.admin_site, Thread)
         can_read = thread_admin is not None and thread_admin.has_view_or_change_permission(request)
         for row in rows:
             url = admin_url(self.model_admin.admin_site, Thread, "change", row.thread_id)
@@ -774,10 +774,7 @@ class ThreadAdmin(admin.ModelAdmin):
         items = page.items
         # Where the page stands.
         total, before = store.staff.transcript_counts(thread, items[0].seq if items else None)
-        try:
-            message_admin = self.admin_site.get_model_admin(Message)
-        except NotRegistered:
-            message_admin = None
+        message_admin = registered_admin(self.admin_site, Message)
         can_change = message_admin is not None and message_admin.has_change_permission(request)
         can_add = message_admin is not None and message_admin.has_add_permission(request)
         can_view = message_admin is not None and message_admin.has_view_permission(request)
