@@ -336,6 +336,14 @@ class TestTranscriptPlace:
             assert "is neither a message in this thread nor a date" in page
             assert response.redirect_chain[0][0] == f"{change}?_changelist_filters=q%3Dx#transcript"
 
+    def test_a_null_character_names_no_row(self, admin_client, thread):
+        """No ID holds one, and PostgreSQL cannot compare a string that does: no 500."""
+        change = admin_url("thread", "change", thread.pk)
+        response = admin_client.get(change, {"goto": "msg_\x00"}, follow=True)
+        assert "is neither a message in this thread nor a date" in html(response)
+        response = admin_client.get(change, {"message": "msg_\x00"})
+        assert self.texts(response)[0] == "m0"
+
     def test_jump_needs_the_thread(self, admin_client, thread):
         response = admin_client.get(admin_url("thread", "change", 10**9), {"goto": "x"})
         assert response.status_code == 302 and response.url == "/admin/"

@@ -204,16 +204,21 @@ def transcript_rows(thread: Thread) -> QuerySet:
     return Message.objects.using(read_alias()).filter(thread=thread)
 
 
+def row_named(thread: Thread, public_id: str) -> QuerySet:
+    """The row of ``thread`` that a staff member's ``public_id`` names, if any."""
+    rows = transcript_rows(thread)
+    # No ID holds a null character, and PostgreSQL cannot even compare a string that does.
+    return rows.none() if "\x00" in public_id else rows.filter(public_id=public_id)
+
+
 def row_id(thread: Thread, public_id: str) -> str | None:
     """``public_id`` if it is a row of ``thread``, else None."""
-    return transcript_rows(thread).filter(public_id=public_id).values_list(
-        "public_id", flat=True).first()
+    return row_named(thread, public_id).values_list("public_id", flat=True).first()
 
 
 def row_position(thread: Thread, public_id: str) -> int | None:
     """Where the row ``public_id`` of ``thread`` stands (its seq), or None."""
-    return transcript_rows(thread).filter(public_id=public_id).values_list(
-        "seq", flat=True).first()
+    return row_named(thread, public_id).values_list("seq", flat=True).first()
 
 
 def position_before(thread: Thread, position: int, skip: int) -> int | None:
