@@ -15,9 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from threads_app import signals
+from threads_app import signals, store
 from threads_app.admin import EstimatedCountPaginator, ThreadAdmin
-from threads_app.models import APIKey, Message, Thread, Tombstone
+from threads_app.models import APIKey, Message, Thread, Tombstone, hash_api_key
 from threads_app.transfer import EXPORT_CONTENT_TYPE
 from threads_app.validation import clean_content
 
@@ -1005,7 +1005,7 @@ class TestAPIKeys:
         assert secret not in html(reloaded) and "shown once" in html(reloaded)
         assert "no-store" in reloaded["Cache-Control"]
         assert APIKey.objects.count() == 1
-        key = APIKey.objects.find_active(secret)
+        key = store.find_key(hash_api_key(secret))
         assert key is not None and key.user == user and key.name == "ci"
         assert not APIKey.objects.filter(key_hash=secret).exists()
         change_page = html(admin_client.get(admin_url("apikey", "change", key.pk)))
@@ -1026,7 +1026,7 @@ class TestAPIKeys:
         for key in (second, first):
             page = html(admin_client.get(admin_url("apikey", "secret", key.pk)))
             secret = re.search(r'value="(sk-[^"]+)"', page).group(1)
-            assert APIKey.objects.find_active(secret) == key
+            assert store.find_key(hash_api_key(secret)) == key
         assert admin_client.get(admin_url("apikey", "secret", 999)).status_code == 404
 
     def test_revoke_and_last_used(self, admin_client, user, api):
@@ -1042,8 +1042,8 @@ class TestAPIKeys:
         assert response.status_code == 302
         key.refresh_from_db()
         assert key.revoked_at is not None
-        assert APIKey.objects.find_active(secret) is None
-        assert APIKey.objects.find_active(secret) is None
+        assert store.find_key(hash_api_key(secret)) is None
+        assert store.find_key(hash_api_key(secret)) is None
         active = admin_client.get(admin_url("apikey", "changelist"), {"state": "active"})
         assert [k.pk for k in active.context["cl"].result_list] == [client_key.pk]
 

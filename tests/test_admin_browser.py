@@ -18,7 +18,8 @@ import orjson
 import pytest
 from django.contrib.auth import get_user_model
 
-from threads_app.models import APIKey, Message
+from threads_app import store
+from threads_app.models import APIKey, Message, hash_api_key
 
 from .browser import screenshot
 
@@ -292,7 +293,7 @@ def test_reloading_the_new_key_page_creates_no_second_key(page, live_server, sta
     page.fill("#id_name", "laptop")
     page.click("input[name='_save']")
     secret = page.locator("#threads-secret").input_value()
-    assert APIKey.objects.find_active(secret).user == user
+    assert store.find_key(hash_api_key(secret)).user == user
 
     page.reload()  # waits for the page to load
     assert APIKey.objects.filter(user=user).count() == 1

@@ -336,6 +336,14 @@ class TestTranscriptPlace:
             assert "is neither a message in this thread nor a date" in page
             assert response.redirect_chain[0][0] == f"{change}?_changelist_filters=q%3Dx#transcript"
 
+    def test_a_null_character_names_no_row(self, admin_client, thread):
+        """No ID holds one, and PostgreSQL cannot compare a string that does: no 500."""
+        change = admin_url("thread", "change", thread.pk)
+        response = admin_client.get(change, {"goto": "msg_\x00"}, follow=True)
+        assert "is neither a message in this thread nor a date" in html(response)
+        response = admin_client.get(change, {"message": "msg_\x00"})
+        assert self.texts(response)[0] == "m0"
+
     def test_jump_needs_the_thread(self, admin_client, thread):
         response = admin_client.get(admin_url("thread", "change", 10**9), {"goto": "x"})
         assert response.status_code == 302 and response.url == "/admin/"
@@ -378,8 +386,8 @@ def test_word_search_can_use_the_trigram_indexes_on_postgresql(user):
     """The indexes of migration 0007 are on the very expressions the search compares."""
     if connection.vendor != "postgresql":
         pytest.skip("the trigram indexes are PostgreSQL's; SQLite reads the messages")
-    from threads_app.admin import text_condition
     from threads_app.models import Message
+    from threads_app.store.search import text_condition
 
     make_thread(user, ["a needle in a haystack"])
     search = Message.objects.filter(text_condition("needle")).order_by()

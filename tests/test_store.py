@@ -1,13 +1,22 @@
 """The store's SQL runs where a host's Django expects it: on the routed database, watched."""
 
+import io
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
 import openai
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connections
+from django.test import Client
 
-from threads_app.models import APIKey, Message, Thread
+from threads_app import signals
+from threads_app.models import APIKey, IdempotencyRecord, Message, Thread, Tombstone
 
 from . import instrumentation
 from .conftest import mount_url
+from .test_admin import admin_url, make_thread, metadata_rows
 
 
 class SecondDatabaseRouter:
@@ -51,6 +60,114 @@ def test_the_app_follows_the_host_router(live_server, settings, recorded):
     assert stored.count() == 2
     assert not Thread.objects.using("default").exists()
     assert not Message.objects.using("default").exists()
+
+
+@contextmanager
+def every_query_recorded(recorded: list) -> Iterator[None]:
+    """Record the queries of this thread on every database, as the middleware does a request's."""
+    with ExitStack() as stack:
+        for alias in connections:
+            stack.enter_context(connections[alias].execute_wrapper(instrumentation.record))
+        yield
+
+
+def nothing_on_default() -> None:
+    for model in (Thread, Message, Tombstone, APIKey, IdempotencyRecord):
+        assert not model.objects.using("default").exists(), model
+
+
+@pytest.mark.django_db(databases=["default", "second"], transaction=True)
+def test_the_admin_writes_on_the_routed_database(settings, recorded):
+    """A save, a deletion and a bulk deletion run on the routed database, and their
+    signals are sent once that database has committed them."""
+    settings.DATABASE_ROUTERS = [f"{__name__}.SecondDatabaseRouter"]
+    staff = get_user_model().objects.create_superuser("staff", password="pw")
+    owner = get_user_model().objects.create_user("owner")
+    thread, doomed = make_thread(owner, ["a", "b"]), make_thread(owner, ["c"])
+    message = thread.messages.order_by("seq").first()
+    client = Client()
+    client.force_login(staff)
+    # Whether the routed database was still inside a transaction as each signal was sent.
+    in_transaction = []
+
+    def receiver(**kwargs):
+        in_transaction.append(connections["second"].in_atomic_block)
+
+    sent = [signals.thread_updated, signals.message_created, signals.message_deleted,
+            signals.thread_deleted]
+    for signal in sent:
+        signal.connect(receiver)
+    try:
+        changed = client.post(admin_url("thread", "change", thread.pk), metadata_rows({"k": "v"}))
+        added = client.post(admin_url("message", "add"), {
+            "thread": thread.public_id, "role": "user",
+            "content-0-type": "text", "content-0-extra": "1", "content-0-text": "from staff",
+        })
+        deleted = client.post(admin_url("message", "delete", message.pk), {"post": "yes"})
+        bulk_deleted = client.post(admin_url("thread", "changelist"), {
+            "action": "delete_selected", "_selected_action": [doomed.pk], "post": "yes",
+        })
+    finally:
+        for signal in sent:
+            signal.disconnect(receiver)
+
+    assert [r.status_code for r in (changed, added, deleted, bulk_deleted)] == [302] * 4
+    # The deletion returns to where the message stood in its thread.
+    assert deleted["Location"].startswith(admin_url("thread", "change", thread.pk) + "?after=")
+    assert in_transaction == [False] * 4
+    assert [q for q in recorded if q[0] != "second"] == []
+    stored = Thread.objects.using("second")
+    assert list(stored.values_list("public_id", "metadata")) == [(thread.public_id, {"k": "v"})]
+    rows = Message.objects.using("second").filter(thread=thread).order_by("seq")
+    assert [m.content[0]["text"]["value"] for m in rows] == ["b", "from staff"]
+    tombstones = Tombstone.objects.using("second").values_list("public_id", flat=True)
+    assert set(tombstones) == {message.public_id, doomed.public_id}
+    nothing_on_default()
+
+
+@pytest.mark.django_db(databases=["default", "second"], transaction=True)
+def test_export_and_import_run_on_the_routed_database(settings, recorded, tmp_path):
+    settings.DATABASE_ROUTERS = [f"{__name__}.SecondDatabaseRouter"]
+    owner = get_user_model().objects.create_user("owner")
+    thread = make_thread(owner, ["question", "answer"], metadata={"k": "v"})
+    exported = tmp_path / "threads.jsonl"
+    with every_query_recorded(recorded):
+        call_command("export_threads", "--output", str(exported), stderr=io.StringIO())
+        Thread.objects.using("second").all().delete()
+        out = io.StringIO()
+        call_command("import_threads", str(exported), stdout=out, stderr=out)
+    assert "imported 1 threads, 2 messages and 0 other items" in out.getvalue()
+    assert recorded and [q for q in recorded if q[0] != "second"] == []
+    imported = Thread.objects.using("second").get()
+    assert (imported.public_id, imported.owner_id, imported.metadata) == (
+        thread.public_id, owner.pk, {"k": "v"})
+    rows = Message.objects.using("second").filter(thread=imported).order_by("seq")
+    assert [m.content[0]["text"]["value"] for m in rows] == ["question", "answer"]
+    nothing_on_default()
+
+
+@pytest.mark.django_db(databases=["default", "second"], transaction=True)
+def test_idempotent_posts_on_the_routed_database(live_server, settings, recorded):
+    settings.DATABASE_ROUTERS = [f"{__name__}.SecondDatabaseRouter"]
+    user = get_user_model().objects.create_user("routed")
+    secret = APIKey.generate(user)[1]
+    key = {"Idempotency-Key": "once"}
+    with openai.OpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0) as sdk:
+        thread = sdk.beta.threads.create()
+        first = sdk.beta.threads.messages.with_raw_response.create(
+            thread.id, role="user", content="hello", extra_headers=key)
+        again = sdk.beta.threads.messages.with_raw_response.create(
+            thread.id, role="user", content="hello", extra_headers=key)
+        with pytest.raises(openai.UnprocessableEntityError):
+            sdk.beta.threads.messages.create(thread.id, role="user", content="other",
+                                             extra_headers=key)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.parse() == first.parse()
+    assert [q for q in recorded if q[0] != "second"] == []
+    assert Message.objects.using("second").filter(thread__public_id=thread.id).count() == 1
+    record = IdempotencyRecord.objects.using("second").get()
+    assert (record.key, record.status_code) == ("once", 200)
+    nothing_on_default()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,6 +21,9 @@ Built for 100,000 threads and millions of messages:
 - a transcript is a keyset page of one thread's messages, which costs the same
   on its first page and its ten-thousandth; saying where the page is counts
   the thread's messages once (an index range).
+
+Those queries are the store's (``store/staff.py``, ``store/search.py``); the
+admin refines its own querysets with them and builds none of its own.
 """
 
 import re
@@ -41,22 +44,7 @@ from django.contrib.admin.views.main import ERROR_FLAG, ChangeList
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import connections, transaction
-from django.db.models import (
-    Case,
-    Count,
-    Exists,
-    Expression,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce
+from django.db.models import Q, QuerySet
 from django.http import (
     Http404,
     HttpRequest,
@@ -75,16 +63,16 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, capfirst, smart_split, unescape_string_literal
 
-from . import signals, trail, validation
-from .deletion import delete_message, delete_thread
+from . import signals, store, trail, validation
 from .forms import APIKeyForm, MessageForm, ThreadForm
-from .ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX
-from .items import CONVERSATION_PREFIX, ITEM_TYPES, THREADS_ROLES, item_object, threads_part
-from .items import thread_id as conversation_thread_id
+from .items import ITEM_TYPES, THREADS_ROLES, item_object, threads_part
 from .markup import image_host, render_markdown
-from .models import APIKey, Message, Thread, Tombstone
+from .models import APIKey, Message, Thread
 from .pagination import MessagePagination, PageRequest
 from .transfer import EXPORT_CONTENT_TYPE, export_lines
+
+# Where a request that deleted a message keeps its thread and where it stood.
+DELETED_FROM = "threads_app_deleted_from"
 
 
 def is_filtered(queryset: Any) -> bool:
@@ -126,7 +114,7 @@ class EstimatedCountPaginator(Paginator):
         """A filtered list's keys in its order, one past ``count_limit`` at most; else None."""
         if not is_filtered(self.object_list):
             return None
-        return list(self.object_list.values_list("pk", flat=True)[: self.count_limit + 1])
+        return store.staff.first_keys(self.object_list, self.count_limit + 1)
 
     @property
     def capped(self) -> bool:
@@ -140,23 +128,13 @@ class EstimatedCountPaginator(Paginator):
         bottom = (number - 1) * self.per_page
         keys = self.keys[bottom : min(bottom + self.per_page, self.count)]
         # The filter again, but over these keys only: a probe per row, not a search.
-        return Page(self.object_list.filter(pk__in=keys), number, self)
+        return Page(store.staff.with_keys(self.object_list, keys), number, self)
 
     def get_estimate(self) -> int | None:
         queryset = self.object_list
         if not isinstance(queryset, QuerySet) or is_filtered(queryset):
             return None
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql":
-            return None
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
-                [connection.ops.quote_name(queryset.model._meta.db_table)],
-            )
-            row = cursor.fetchone()
-        # -1 (PostgreSQL 14+) or 0 until the table is first analyzed: not an estimate.
-        return int(row[0]) if row and row[0] > 0 else None
+        return store.staff.estimated_rows(queryset)
 
 
 def search_terms(search_term: str) -> Iterator[str]:
@@ -166,42 +144,6 @@ def search_terms(search_term: str) -> Iterator[str]:
             bit = unescape_string_literal(bit)
         if bit:
             yield bit
-
-
-def json_fragment(term: str) -> str:
-    """``term`` as it appears inside a JSON string, which is how the columns hold text."""
-    return orjson.dumps(term).decode()[1:-1]
-
-
-# An object ID as ours are made: a type prefix, "_" and the random part (ids.py).
-OBJECT_ID = re.compile(rf"[a-z]+_[{re.escape(ALPHABET)}]{{{RANDOM_LENGTH}}}")
-
-
-def search_thread_id(term: str) -> str | None:
-    """The thread a thread or conversation ID names, if ``term`` is one."""
-    if not OBJECT_ID.fullmatch(term):
-        return None
-    if term.startswith(THREAD_PREFIX + "_"):
-        return term
-    if term.startswith(CONVERSATION_PREFIX):
-        return conversation_thread_id(term)
-    return None
-
-
-def is_item_id(term: str) -> bool:
-    """Whether ``term`` is shaped like the ID of a message or another item."""
-    return OBJECT_ID.fullmatch(term) is not None and search_thread_id(term) is None
-
-
-def text_condition(term: str) -> Q:
-    """Messages whose text (or, for other items, fields) holds ``term``, in any case.
-
-    A message's text is in `content`; an item's (and a Conversations message's
-    parts with no Threads form) in `item`. On PostgreSQL each has a trigram index
-    on ``UPPER(column)``, the expression Django's ``icontains`` compares (0007).
-    """
-    fragment = json_fragment(term)
-    return Q(content__icontains=fragment) | Q(item__icontains=fragment)
 
 
 def row_text(row: Message) -> str:
@@ -283,14 +225,9 @@ def notify(signal: Any, instance: Thread | Message, request: HttpRequest) -> Non
     change made here is as real as one made through the API.
     """
     name = "thread" if isinstance(instance, Thread) else "message"
-    transaction.on_commit(
+    store.on_commit(
         lambda: signal.send(sender=type(instance), **{name: instance}, request=request)
     )
-
-
-def lock_thread(pk: int) -> Thread:
-    """Take the thread's row lock, as the API does before writing into a thread."""
-    return Thread.objects.select_for_update().get(pk=pk)
 
 
 def registered_admin(site: admin.AdminSite, model: type) -> admin.ModelAdmin | None:
@@ -419,12 +356,7 @@ class RolePresentFilter(admin.SimpleListFilter):
         return Message._meta.get_field("role").choices
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() is None:
-            return queryset
-        # EXISTS stops at the first such message, on the (thread, seq) index.
-        return queryset.filter(
-            Exists(Message.objects.filter(thread=OuterRef("pk"), role=self.value()))
-        )
+        return queryset if self.value() is None else store.staff.with_role(queryset, self.value())
 
 
 class OwnerFilter(admin.SimpleListFilter):
@@ -457,7 +389,7 @@ class OwnerFilter(admin.SimpleListFilter):
             return [(self.value(), "no such user")]
         if key is None:
             return []
-        owner = get_user_model()._default_manager.filter(pk=key).first()
+        owner = store.staff.user_by_key(key)
         return [(self.value(), str(owner) if owner else "no such user")]
 
     def has_output(self) -> bool:
@@ -468,7 +400,7 @@ class OwnerFilter(admin.SimpleListFilter):
             key = self.owner_key()
         except ValidationError:
             return queryset.none()  # nobody's threads
-        return queryset if key is None else queryset.filter(owner__pk=key)
+        return queryset if key is None else store.staff.of_owner(queryset, key)
 
 
 class MessageTypeFilter(admin.SimpleListFilter):
@@ -481,7 +413,7 @@ class MessageTypeFilter(admin.SimpleListFilter):
         return [("message", "message"), *((name, name) for name in sorted(ITEM_TYPES))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        return queryset if self.value() is None else queryset.filter(type=self.value())
+        return queryset if self.value() is None else store.staff.of_type(queryset, self.value())
 
 
 class KeyedChangeList(ChangeList):
@@ -496,7 +428,7 @@ class KeyedChangeList(ChangeList):
         keys = getattr(self.paginator, "keys", None)
         whole = not self.multi_page or (self.show_all and self.can_show_all)
         if keys is not None and whole and not self.paginator.capped:
-            self.result_list = self.queryset.filter(pk__in=keys)
+            self.result_list = store.staff.with_keys(self.queryset, keys)
 
 
 class MessageChangeList(KeyedChangeList):
@@ -505,10 +437,7 @@ class MessageChangeList(KeyedChangeList):
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         rows = list(self.result_list)
-        try:
-            thread_admin = self.model_admin.admin_site.get_model_admin(Thread)
-        except NotRegistered:
-            thread_admin = None
+        thread_admin = registered_admin(self.model_admin.admin_site, Thread)
         can_read = thread_admin is not None and thread_admin.has_view_or_change_permission(request)
         for row in rows:
             url = admin_url(self.model_admin.admin_site, Thread, "change", row.thread_id)
@@ -530,9 +459,7 @@ class ThreadChangeList(KeyedChangeList):
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
-        keys = list(self.result_list.values_list("pk", flat=True))
-        rows = self.root_queryset.in_bulk(keys)
-        threads = [rows[key] for key in keys if key in rows]
+        threads = store.staff.threads_of_page(self.result_list, self.root_queryset)
         self.model_admin.add_page_details(request, threads, self.query)
         self.result_list = threads
 
@@ -555,15 +482,6 @@ class Transcript:
     @property
     def end(self) -> int:
         return self.start + len(self.entries) - 1
-
-
-def last_activity() -> Expression:
-    """When a thread last had a message: its newest message's time, else its own.
-
-    "Newest" is the highest seq, which the (thread, seq) index finds in one probe.
-    """
-    latest = Message.objects.filter(thread=OuterRef("pk")).order_by("-seq").values("created_at")
-    return Coalesce(Subquery(latest[:1]), F("created_at"))
 
 
 @admin.register(Thread)
@@ -646,50 +564,23 @@ class ThreadAdmin(admin.ModelAdmin):
     def add_page_details(self, request: HttpRequest, threads: list[Thread], query: str) -> None:
         """Set what the list shows of each thread of a page, in two queries for the page.
 
-        Its message count, last activity and first user message (and, under a
-        search, its first message that matches) are correlated subqueries over
-        these rows only, each a range or a probe on the messages' (thread, seq)
-        index; never a GROUP BY join over the whole messages table. The messages
-        named are then read by key.
+        Its message count, last activity and first user message; under a search,
+        its first message that the search's first item ID (else its first word) finds.
         """
-        if not threads:
-            return
-        messages = Message.objects.filter(thread=OuterRef("pk")).order_by()
-        count = messages.values("thread").annotate(n=Count("*")).values("n")
-        first_user = messages.filter(type="message", role="user").order_by("seq")
-        # A thread past the limit is not counted (None): its count would read it all.
-        past_limit = Exists(messages[self.message_count_limit :])
-        columns = {
-            "message_count": Case(
-                When(past_limit, then=Value(None)),
-                default=Coalesce(Subquery(count, output_field=IntegerField()), 0),
-                output_field=IntegerField(),
-            ),
-            "last_activity": last_activity(),
-            "first_user": Subquery(first_user.values("pk")[:1]),
-        }
         terms = list(search_terms(query))
-        words = [term for term in terms if not OBJECT_ID.fullmatch(term)]
-        item_ids = [term for term in terms if is_item_id(term)]
-        if item_ids:
-            columns["hit"] = Subquery(messages.filter(public_id=item_ids[0]).values("pk")[:1])
-        elif words:
-            hits = messages.filter(text_condition(words[0])).order_by("seq")
-            columns["hit"] = Subquery(hits.values("pk")[:1])
-        rows = {
-            pk: dict(zip(columns, values, strict=True))
-            for pk, *values in Thread.objects.filter(pk__in=[t.pk for t in threads])
-            .order_by().annotate(**columns).values_list("pk", *columns)
-        }
-        wanted = [row.get(name) for row in rows.values() for name in ("first_user", "hit")]
-        named = Message.objects.in_bulk({pk for pk in wanted if pk is not None})
+        words = [term for term in terms if not store.search.is_object_id(term)]
+        item_ids = [term for term in terms if store.search.is_item_id(term)]
+        hit_term = next(iter(item_ids or words), None)
+        details = store.staff.listed_threads(
+            [thread.pk for thread in threads], self.message_count_limit, hit_term
+        )
         preserved = self.get_preserved_filters(request)
         for thread in threads:
-            row = rows[thread.pk]
-            thread.message_count, thread.last_activity = row["message_count"], row["last_activity"]
-            first = named.get(row["first_user"])
+            listed = details[thread.pk]
+            thread.message_count, thread.last_activity = listed.message_count, listed.last_activity
+            first = listed.first_user_message
             thread.first_text = row_text(first) if first else ""
-            hit = named.get(row.get("hit"))
+            hit = listed.hit
             thread.hit = None
             if hit is not None:
                 url = admin_url(self.admin_site, Thread, "change", thread.pk)
@@ -745,7 +636,7 @@ class ThreadAdmin(admin.ModelAdmin):
             )
         return obj.message_count
 
-    @admin.display(description="last activity", ordering=last_activity())
+    @admin.display(description="last activity", ordering=store.staff.last_activity())
     def last_activity(self, obj: Thread) -> Any:
         return compact_time(obj.last_activity)
 
@@ -767,17 +658,10 @@ class ThreadAdmin(admin.ModelAdmin):
         """
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        user_model = get_user_model()
-        users = user_model._default_manager.filter(
-            Exists(Thread.objects.filter(owner=OuterRef("pk")))
-        )
         term = request.GET.get("term", "").strip()
-        if term:
-            matches = Q()
-            for name in self.get_owner_search_fields():
-                matches |= Q(**{f"{name}__icontains": term})
-            users = users.filter(matches)
-        found = list(users.order_by(user_model.USERNAME_FIELD)[: self.owner_suggestions + 1])
+        found = store.staff.owners(
+            term, self.get_owner_search_fields(), self.owner_suggestions + 1
+        )
         return JsonResponse({
             "results": [
                 {"id": str(user.pk), "text": str(user)}
@@ -806,19 +690,8 @@ class ThreadAdmin(admin.ModelAdmin):
         return queryset, False
 
     def get_search_condition(self, term: str) -> Q:
-        # A term shaped like an ID is looked up as one: a unique-index probe,
-        # where an OR with the text search would read every message.
-        if thread_id := search_thread_id(term):
-            return Q(public_id=thread_id)
-        if is_item_id(term):
-            return Q(pk__in=Message.objects.filter(public_id=term).values("thread_id"))
-        # Metadata keys and values alike are text in the column's JSON. The EXISTS
-        # stops at a thread's first match: a common word costs a probe per thread
-        # listed, and on PostgreSQL the planner answers a rare one from the
-        # trigram index instead (one hashed set of threads).
-        return Q(metadata__icontains=json_fragment(term)) | Exists(
-            Message.objects.filter(text_condition(term), thread=OuterRef("pk"))
-        )
+        """The threads one term of a search finds (see :mod:`threads_app.store.search`)."""
+        return store.search.thread_condition(term)
 
     # The transcript ---------------------------------------------------------
 
@@ -842,15 +715,11 @@ class ThreadAdmin(admin.ModelAdmin):
         query = request.GET.copy()
         for name in ("goto", "after", "before", "latest", "message"):
             query.pop(name, None)
-        rows = Message.objects.filter(thread=thread)
-        target = rows.filter(public_id=wanted).values_list("public_id", flat=True).first()
+        target = store.staff.row_id(thread, wanted)
         if target is None and (moment := parse_moment(wanted)) is not None:
-            target = (
-                rows.filter(created_at__gte=moment).order_by("seq")
-                .values_list("public_id", flat=True).first()
-            )
+            target = store.staff.first_row_since(thread, moment)
             if target is None:
-                target = rows.order_by("-seq").values_list("public_id", flat=True).first()
+                target = store.staff.latest_row(thread)
                 if target is not None:
                     self.message_user(
                         request, f"Nothing was written at or after {wanted}: the latest message.",
@@ -889,34 +758,23 @@ class ThreadAdmin(admin.ModelAdmin):
 
         wanted = request.GET.get("message")
         if wanted:
-            target = (
-                Message.objects.filter(thread=thread, public_id=wanted)
-                .values_list("seq", flat=True).first()
-            )
+            target = store.staff.row_position(thread, wanted)
             if target is not None:
                 # The page starts a few rows before the one asked for.
-                before = (
-                    Message.objects.filter(thread=thread, seq__lt=target).order_by("-seq")
-                    .values_list("seq", flat=True)
-                )
-                start = before[self.transcript_context : self.transcript_context + 1]
-                return PageRequest(self.transcript_page_size, True, next(iter(start), None), None)
+                start = store.staff.position_before(thread, target, self.transcript_context)
+                return PageRequest(self.transcript_page_size, True, start, None)
         before = last if "latest" in request.GET else position("before")
         return PageRequest(self.transcript_page_size, True, position("after"), before)
 
     def get_transcript(self, request: HttpRequest, thread: Thread) -> Transcript:
         page_request = self.get_transcript_page_request(request, thread)
         page = self.transcript_pagination_class().paginate_queryset(
-            Message.objects.filter(thread=thread), page_request
+            store.staff.transcript_rows(thread), page_request
         )
         items = page.items
-        # Where the page stands: one pass over the thread's range of the index.
-        before = {"before": Count("pk", filter=Q(seq__lt=items[0].seq))} if items else {}
-        counts = Message.objects.filter(thread=thread).aggregate(total=Count("pk"), **before)
-        try:
-            message_admin = self.admin_site.get_model_admin(Message)
-        except NotRegistered:
-            message_admin = None
+        # Where the page stands.
+        total, before = store.staff.transcript_counts(thread, items[0].seq if items else None)
+        message_admin = registered_admin(self.admin_site, Message)
         can_change = message_admin is not None and message_admin.has_change_permission(request)
         can_add = message_admin is not None and message_admin.has_add_permission(request)
         can_view = message_admin is not None and message_admin.has_view_permission(request)
@@ -958,31 +816,29 @@ class ThreadAdmin(admin.ModelAdmin):
             first_url=link() if has_previous else None,
             latest_url=link(latest=1) if has_next else None,
             add_url=add_url,
-            total=counts["total"],
-            start=counts["before"] + 1 if items else 0,
+            total=total,
+            start=before + 1 if items else 0,
             notices=notices,
         )
 
     # Writes ---------------------------------------------------------------
 
     def save_model(self, request: HttpRequest, obj: Thread, form: Any, change: bool) -> None:
-        with transaction.atomic():
-            if change:
-                lock_thread(obj.pk)
-            obj.save()
+        with store.atomic():
+            store.staff.save_thread(obj, change)
             notify(signals.thread_updated if change else signals.thread_created, obj, request)
 
     def delete_model(self, request: HttpRequest, obj: Thread) -> None:
-        with transaction.atomic():
-            thread = lock_thread(obj.pk)
-            delete_thread(thread)
+        with store.atomic():
+            thread = store.lock_thread(obj.pk)
+            store.delete_thread(thread)
             notify(signals.thread_deleted, thread, request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        with transaction.atomic():
-            for pk in queryset.order_by("pk").values_list("pk", flat=True):
-                thread = lock_thread(pk)
-                delete_thread(thread)
+        with store.atomic():
+            for pk in store.staff.keys_in_order(queryset):
+                thread = store.lock_thread(pk)
+                store.delete_thread(thread)
                 notify(signals.thread_deleted, thread, request)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
@@ -992,12 +848,7 @@ class ThreadAdmin(admin.ModelAdmin):
         of a million messages would load them all into the confirmation page.
         """
         threads = list(objs)
-        counts = dict(
-            Message.objects.filter(thread__in=[thread.pk for thread in threads])
-            .order_by()
-            .values_list("thread")
-            .annotate(n=Count("*"))
-        )
+        counts = store.staff.message_counts([thread.pk for thread in threads])
         described = [
             f"{capfirst(Thread._meta.verbose_name)}: {thread.public_id} "
             f"({counts.get(thread.pk, 0)} messages)"
@@ -1040,7 +891,7 @@ class ThreadAdmin(admin.ModelAdmin):
     @admin.action(description="Export selected threads as JSON Lines", permissions=["view"])
     def export_json(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
         """Stream what ``export_threads`` writes for these threads: ``import_threads`` reads it."""
-        threads = Thread.objects.filter(pk__in=queryset.values("pk")).order_by("seq")
+        threads = store.transfer.selected_threads(queryset)
         response = StreamingHttpResponse(export_lines(threads), content_type=EXPORT_CONTENT_TYPE)
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="threads-{stamp}.jsonl"'
@@ -1193,40 +1044,33 @@ class MessageAdmin(admin.ModelAdmin):
         # IDs are unique-index probes; words are matched in the text as the threads
         # list matches them (on PostgreSQL, from the trigram index for a rare word).
         for term in search_terms(search_term):
-            if thread_id := search_thread_id(term):
-                # The thread's key first, so that the page is a range of its own index.
-                pk = Thread.objects.filter(public_id=thread_id).values_list("pk", flat=True)
-                queryset = queryset.filter(thread_id=pk.first())
-            elif is_item_id(term):
-                queryset = queryset.filter(public_id=term)
-            else:
-                queryset = queryset.filter(text_condition(term))
+            queryset = queryset.filter(store.search.message_condition(term))
         return queryset, False
 
     def save_model(self, request: HttpRequest, obj: Message, form: Any, change: bool) -> None:
-        # As the API does: lock the thread first, so that writes into one thread
-        # are serialized and commit order is list order.
-        with transaction.atomic():
-            lock_thread(obj.thread_id)
-            if not change:
-                obj.created_at = obj.completed_at = timezone.now()
-            # An edit reaches the Conversations form (`item`) through the form's save:
-            # only the parts that changed are rebuilt there.
-            obj.save()
+        # An edit reaches the Conversations form (`item`) through the form's save:
+        # only the parts that changed are rebuilt there.
+        with store.atomic():
+            store.staff.save_message(obj, change)
             notify(signals.message_updated if change else signals.message_created, obj, request)
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
-        with transaction.atomic():
-            delete_message(lock_thread(obj.thread_id), obj)
+        # Where it stood, for the page the deletion returns to (response_delete);
+        # its key is gone once it is deleted.
+        position = obj.seq
+        with store.atomic():
+            thread = store.lock_thread(obj.thread_id)
+            store.delete_message(thread, obj)
             notify(signals.message_deleted, obj, request)
+        setattr(request, DELETED_FROM, (thread, position))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
-        with transaction.atomic():
+        with store.atomic():
             threads: dict[int, Thread] = {}
-            for message in queryset.order_by("thread_id", "seq"):
+            for message in store.staff.in_thread_order(queryset):
                 if message.thread_id not in threads:
-                    threads[message.thread_id] = lock_thread(message.thread_id)
-                delete_message(threads[message.thread_id], message)
+                    threads[message.thread_id] = store.lock_thread(message.thread_id)
+                store.delete_message(threads[message.thread_id], message)
                 notify(signals.message_deleted, message, request)
 
     def thread_url(self, request: HttpRequest, obj: Message) -> str | None:
@@ -1297,7 +1141,7 @@ class MessageAdmin(admin.ModelAdmin):
                 thread_id = validation.check_thread_id(request.GET["thread"])
             except validation.ValidationError:
                 thread_id = None
-            thread = Thread.objects.filter(public_id=thread_id).first() if thread_id else None
+            thread = store.staff.thread_named(thread_id) if thread_id else None
         context["thread_place"] = self.get_thread_place(request, obj, thread)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -1337,12 +1181,12 @@ class MessageAdmin(admin.ModelAdmin):
         response = super().response_delete(request, obj_display, obj_id)
         if not isinstance(response, HttpResponseRedirect):
             return response  # a popup's answer
-        # The message is gone; its tombstone still says where it stood.
-        tombstone = Tombstone.objects.filter(public_id=obj_display).first()
-        thread = tombstone and Thread.objects.filter(public_id=tombstone.container).first()
-        if not thread:
+        # The message is gone; the page of its thread where it stood remains.
+        deleted_from = getattr(request, DELETED_FROM, None)
+        if deleted_from is None:
             return response
-        url = self.thread_page_url(request, thread.pk, f"after={tombstone.seq - 1}", "transcript")
+        thread, position = deleted_from
+        url = self.thread_page_url(request, thread.pk, f"after={position - 1}", "transcript")
         return HttpResponseRedirect(url) if url else response
 
     # The trail: what a change replaced, what a deletion removed ------------------
@@ -1418,10 +1262,8 @@ class KeyStateFilter(admin.SimpleListFilter):
         return [("active", "active"), ("revoked", "revoked")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "active":
-            return queryset.filter(revoked_at__isnull=True)
-        if self.value() == "revoked":
-            return queryset.filter(revoked_at__isnull=False)
+        if self.value() in ("active", "revoked"):
+            return store.keys.in_state(queryset, revoked=self.value() == "revoked")
         return queryset
 
 
@@ -1486,11 +1328,9 @@ class APIKeyAdmin(admin.ModelAdmin):
         return obj.is_active
 
     def save_model(self, request: HttpRequest, obj: APIKey, form: Any, change: bool) -> None:
-        if change:
-            obj.save()
-            return
-        obj.secret = obj.assign_secret()  # for response_add only; never stored
-        obj.save()
+        if not change:
+            obj.secret = obj.assign_secret()  # for response_add only; never stored
+        store.keys.save_key(obj)
 
     # Where a new key's secret waits, in the creator's session, for the one page
     # that shows it: {key pk: secret}. That page takes it out.
@@ -1544,7 +1384,5 @@ class APIKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected API keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
-        keys = list(queryset.filter(revoked_at__isnull=True))
-        for key in keys:
-            key.revoke()
-        self.message_user(request, f"Revoked {len(keys)} API key(s).", messages.SUCCESS)
+        revoked = store.keys.revoke_keys(queryset)
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)

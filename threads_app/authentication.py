@@ -102,7 +102,7 @@ class APIKeyAuthentication(BaseAuthentication):
         return api_key.user, api_key
 
     def find_key(self, digest: str) -> APIKey | None:
-        """The active key of ``digest`` with its user, as ``APIKey.objects.find_active`` does."""
+        """The active key of ``digest`` with its user; the digest compared in constant time."""
         candidate = store.find_key(digest)
         if candidate is None or not hmac.compare_digest(candidate.key_hash, digest):
             return None
@@ -113,7 +113,7 @@ class APIKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         interval = timedelta(seconds=app_settings.API_KEY_LAST_USED_INTERVAL)
         if api_key.last_used_at is None or now - api_key.last_used_at >= interval:
-            APIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            store.keys.record_use(api_key.pk, now)
             api_key.last_used_at = now
 
     def authenticate_header(self, request) -> str:
@@ -127,7 +127,7 @@ def unconfirmed_key(request) -> APIKey | None:
 
 def usable_key(pk: int) -> Exists:
     """A condition that holds while the key ``pk`` authenticates: what confirms it in a query."""
-    return Exists(APIKey.objects.usable().filter(pk=pk))
+    return store.keys.usable_key_condition(pk)
 
 
 def key_confirmed(request) -> None:

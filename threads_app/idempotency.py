@@ -90,15 +90,12 @@ class IdempotencyPolicy:
 
     def _claim(self, owner: Any, key: str, fingerprint: str) -> IdempotencyRecord:
         now = timezone.now()
-        records = IdempotencyRecord.objects.select_for_update()
-        record = records.filter(owner=owner, key=key).first()
+        record = store.idempotency.locked_record(owner, key)
         if record is not None and record.created_at < now - self.get_retention():
-            record.delete()
+            store.idempotency.delete_record(record)
             record = None
         if record is None:
-            return IdempotencyRecord.objects.create(
-                owner=owner, key=key, fingerprint=fingerprint, created_at=now, claimed_at=now
-            )
+            return store.idempotency.new_record(owner, key, fingerprint, now)
         if record.fingerprint != fingerprint:
             raise KeyReused(
                 f"This {self.header} was already used with another request; "
@@ -113,21 +110,16 @@ class IdempotencyPolicy:
                 code="idempotency_key_in_flight",
             )
         # The first attempt died mid-way (its write rolled back with it): run again.
-        record.claimed_at = now
-        record.save(update_fields=["claimed_at"])
+        store.idempotency.reclaim(record, now)
         return record
 
     def complete(self, record: IdempotencyRecord, status_code: int, data: Any) -> None:
         """Store the answer to replay; 5xx answers are not kept, so that a retry runs again."""
         if status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=record.pk, status_code__isnull=True).delete()
+            store.idempotency.release_claim(record)
             return
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=status_code, response_body=orjson.dumps(data).decode()
-        )
+        store.idempotency.keep_answer(record, status_code, orjson.dumps(data).decode())
 
     def purge(self) -> int:
         """Delete the keys past retention; return how many went."""
-        cutoff = timezone.now() - self.get_retention()
-        deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
-        return deleted
+        return store.idempotency.purge_records(timezone.now() - self.get_retention())

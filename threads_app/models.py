@@ -9,7 +9,6 @@ them by.
 """
 
 import hashlib
-import hmac
 import re
 import secrets
 
@@ -165,26 +164,6 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-class APIKeyQuerySet(models.QuerySet):
-    def usable(self) -> "APIKeyQuerySet":
-        """Keys that authenticate: not revoked, and of a user who is active."""
-        keys = self.filter(revoked_at__isnull=True)
-        user_model = self.model._meta.get_field("user").related_model
-        if any(field.name == "is_active" for field in user_model._meta.concrete_fields):
-            keys = keys.filter(user__is_active=True)
-        return keys
-
-    def find_active(self, key: str) -> "APIKey | None":
-        """Return the unrevoked key matching ``key``, comparing hashes in constant time."""
-        digest = hash_api_key(key)
-        candidate = (
-            self.select_related("user").filter(key_hash=digest, revoked_at__isnull=True).first()
-        )
-        if candidate is None or not hmac.compare_digest(candidate.key_hash, digest):
-            return None
-        return candidate
-
-
 class APIKey(models.Model):
     """A secret that authenticates as its user. Only its hash and a prefix are stored."""
 
@@ -208,8 +187,6 @@ class APIKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
-
-    objects = APIKeyQuerySet.as_manager()
 
     class Meta:
         verbose_name = "API key"

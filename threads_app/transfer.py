@@ -30,13 +30,11 @@ from typing import IO, Any
 
 import orjson
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management.base import OutputWrapper
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import validation
+from . import store, validation
 from .conversations import item_row
 from .items import THREADS_ROLES, item_object
 from .models import Message, Thread
@@ -159,28 +157,6 @@ class Progress:
 # Export ---------------------------------------------------------------------
 
 
-def select_threads(
-    owners: Iterable[str] = (),
-    thread_ids: Iterable[str] = (),
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[Thread]:
-    """Threads by owner's username, by ID, and created in ``[since, until)``; each filter
-    narrows the others, and none means all."""
-    threads = Thread.objects.all()
-    owners, thread_ids = list(owners), list(thread_ids)
-    if owners:
-        username_field = get_user_model().USERNAME_FIELD
-        threads = threads.filter(**{f"owner__{username_field}__in": owners})
-    if thread_ids:
-        threads = threads.filter(public_id__in=thread_ids)
-    if since is not None:
-        threads = threads.filter(created_at__gte=since)
-    if until is not None:
-        threads = threads.filter(created_at__lt=until)
-    return threads.order_by("seq")
-
-
 def thread_record(thread: Thread) -> dict[str, Any]:
     return {**thread_object(thread), "owner": thread.owner.get_username()}
 
@@ -222,12 +198,10 @@ def export_lines(
     export action streams them.
     """
     counts = ExportCounts() if counts is None else counts
-    # Rows are read thread by thread through the (thread, seq) index: memory
-    # stays flat however large the export, and no query spans threads.
-    for thread in threads.select_related("owner").iterator(chunk_size=500):
+    for thread in store.transfer.exported_threads(threads):
         yield dumps_line(thread_record(thread))
         counts.threads += 1
-        for row in thread.messages.order_by("seq").iterator(chunk_size=1000):
+        for row in store.transfer.exported_rows(thread):
             record = row_record(row, thread.public_id)
             yield dumps_line(record)
             if record["object"] == "thread.message":
@@ -532,11 +506,7 @@ class Importer:
         if not isinstance(username, str):
             return None
         if username not in self.owners:
-            manager = get_user_model()._default_manager
-            try:
-                self.owners[username] = manager.get_by_natural_key(username)
-            except manager.model.DoesNotExist:
-                self.owners[username] = None
+            self.owners[username] = store.transfer.user_named(username)
         return self.owners[username]
 
     def add_thread(self, record: Record) -> None:
@@ -558,7 +528,7 @@ class Importer:
                 else "no owner: the record names none; pass --owner",
             )
             return
-        existing = Thread.objects.filter(public_id=fields["public_id"]).first()
+        existing = store.transfer.stored_thread(fields["public_id"])
         if existing is not None:
             if existing.owner_id != owner.pk:
                 self.refuse_thread(fields["public_id"])
@@ -566,7 +536,7 @@ class Importer:
             else:
                 self.counts.threads_present += 1
             return
-        Thread.objects.create(
+        store.transfer.create_thread(
             owner=owner, **{**fields, "created_at": from_unix(fields["created_at"])}
         )
         self.counts.threads_created += 1
@@ -640,8 +610,8 @@ class Importer:
             for pending in batch:
                 self.problem(pending.record, f"its thread {thread_id} was not imported")
             return
-        with transaction.atomic():
-            thread = Thread.objects.select_for_update().filter(public_id=thread_id).first()
+        with store.atomic():
+            thread = store.transfer.locked_thread(thread_id)
             if thread is None and self.owner is None:
                 for pending in batch:
                     self.problem(
@@ -658,13 +628,13 @@ class Importer:
             if not new:
                 return
             if thread is None:
-                thread = Thread.objects.create(
+                thread = store.transfer.create_thread(
                     public_id=thread_id,
                     owner=self.owner,
                     created_at=from_unix(min(pending.created_at for pending in batch)),
                 )
                 self.counts.threads_created += 1
-            Message.objects.bulk_create(
+            store.transfer.insert_rows(
                 pending.row(thread) for pending in sorted(new, key=lambda pending: pending.order)
             )
         messages = sum(pending.message is not None for pending in new)
@@ -680,13 +650,7 @@ class Importer:
         stored: set[str] = set()
         ids = [pending.public_id for pending in batch]
         for start in range(0, len(ids) if thread is not None else 0, self.lookup_size):
-            stored.update(
-                Message.objects.filter(
-                    thread=thread, public_id__in=ids[start : start + self.lookup_size]
-                )
-                .order_by()
-                .values_list("public_id", flat=True)
-            )
+            stored.update(store.transfer.stored_ids(thread, ids[start : start + self.lookup_size]))
         new: list[PendingRow] = []
         seen: set[str] = set()
         for pending in batch:

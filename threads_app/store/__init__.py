@@ -7,7 +7,11 @@ importer call these functions; none of them builds a query of its own.
     sql.py       quoted names and predicates every statement shares
     threads.py   an owner's threads
     messages.py  a thread's messages and items: pages, one, a new one
-    keys.py      whether an API key still holds
+    keys.py      whether an API key still holds; what staff do with keys
+    search.py    which threads and messages a term typed in the admin finds
+    staff.py     the admin's lists, a thread's transcript, the admin's saves
+    transfer.py  what the exporter reads and the importer writes
+    idempotency.py  a key's claim and the answer kept for it
 
 The paths every client hits on every turn (a page of messages, a message, a
 thread, a new message, the confirmation of a remembered API key) are SQL of
@@ -27,12 +31,17 @@ the index covers the query. Rows come back as tuples: timestamps as epoch
 seconds computed by the database, JSON as the text it was stored as.
 """
 
+from ..deletion import delete_message, delete_thread
+from . import idempotency, keys, search, staff, transfer
 from .database import atomic, on_commit, read_alias, register_sqlite_clock, write_alias
 from .keys import find_key, key_is_usable
 from .messages import insert_message, message, message_page, new_message
+from .staff import lock_thread
 from .threads import thread
 
 __all__ = [
-    "atomic", "find_key", "insert_message", "key_is_usable", "message", "message_page",
-    "new_message", "on_commit", "read_alias", "register_sqlite_clock", "thread", "write_alias",
+    "atomic", "delete_message", "delete_thread", "find_key", "idempotency", "insert_message",
+    "key_is_usable", "keys", "lock_thread", "message", "message_page", "new_message",
+    "on_commit", "read_alias", "register_sqlite_clock", "search", "staff", "thread",
+    "transfer", "write_alias",
 ]

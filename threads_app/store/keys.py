@@ -1,12 +1,24 @@
-"""API keys: whether one still holds, and the key of a digest."""
+"""API keys: whether one still holds, the key of a digest, and what staff do with keys."""
 
+from datetime import datetime
 from functools import cache
+from typing import Any
 
-from django.db import router
+from django.contrib.auth import get_user_model
+from django.db import router, transaction
+from django.db.models import Exists, QuerySet
 
 from ..models import APIKey
 from .database import run, sql_dialect
 from .sql import Names
+
+
+def read_alias() -> str:
+    return router.db_for_read(APIKey)
+
+
+def write_alias() -> str:
+    return router.db_for_write(APIKey)
 
 
 @cache
@@ -16,11 +28,64 @@ def usable_key_sql(alias: str, vendor: str) -> str:
 
 def key_is_usable(key: int) -> bool:
     """Whether the API key ``key`` still authenticates: not revoked, its user active."""
-    alias = router.db_for_read(APIKey)
+    alias = read_alias()
     return bool(run(alias, usable_key_sql(alias, sql_dialect(alias)), [key]))
+
+
+def usable_keys() -> QuerySet:
+    """Keys that authenticate: not revoked, and of a user who is active."""
+    keys = APIKey.objects.filter(revoked_at__isnull=True)
+    user_model = APIKey._meta.get_field("user").related_model
+    if any(field.name == "is_active" for field in user_model._meta.concrete_fields):
+        keys = keys.filter(user__is_active=True)
+    return keys
+
+
+def usable_key_condition(key: int) -> Exists:
+    """A condition that holds while the key ``key`` authenticates, for an ORM query."""
+    return Exists(usable_keys().filter(pk=key))
 
 
 def find_key(digest: str) -> APIKey | None:
     """The unrevoked key of ``digest``, with its user (a process's first request with it)."""
-    return (APIKey.objects.select_related("user")
+    return (APIKey.objects.using(read_alias()).select_related("user")
             .filter(key_hash=digest, revoked_at__isnull=True).first())
+
+
+def record_use(key: int, moment: datetime) -> None:
+    """Note that the key ``key`` was used at ``moment``."""
+    APIKey.objects.using(write_alias()).filter(pk=key).update(last_used_at=moment)
+
+
+def save_key(api_key: APIKey) -> None:
+    api_key.save(using=write_alias())
+
+
+def create_key(username: str, name: str = "") -> tuple[APIKey, str, bool]:
+    """A new key for the user ``username``, who is created (without a password) if missing.
+
+    Returns the key, its secret (never stored) and whether the user was created.
+    """
+    user_model = get_user_model()
+    with transaction.atomic(using=write_alias()):
+        user, created = user_model._default_manager.get_or_create(
+            **{user_model.USERNAME_FIELD: username}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save()
+        api_key, secret = APIKey.generate(user, name=name)
+    return api_key, secret, created
+
+
+def in_state(keys: QuerySet, revoked: bool) -> QuerySet:
+    """The keys of ``keys`` that are revoked, or those that are not."""
+    return keys.filter(revoked_at__isnull=not revoked)
+
+
+def revoke_keys(keys: QuerySet) -> int:
+    """Revoke the keys of ``keys`` not yet revoked; return how many were."""
+    unrevoked: list[Any] = list(in_state(keys, revoked=False))
+    for api_key in unrevoked:
+        api_key.revoke()
+    return len(unrevoked)

@@ -5,12 +5,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from threads_app import store
 from threads_app.transfer import (
     PlainStream,
     Progress,
     add_progress_arguments,
     export_threads,
-    select_threads,
     unstyled,
 )
 
@@ -65,12 +65,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        threads = select_threads(
-            options["owner"], options["thread"], options["since"], options["until"]
+        # Each thread's messages follow it: related queries go where their thread came from.
+        threads = store.transfer.select_threads(
+            options["owner"], options["thread"], options["since"], options["until"],
+            using=options["database"] or None,
         )
-        if options["database"]:
-            # Each thread's messages follow it: related queries go where their thread came from.
-            threads = threads.using(options["database"])
         show = options["progress"]
         if show is None:
             show = self.stderr.isatty()

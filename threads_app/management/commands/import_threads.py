@@ -2,10 +2,9 @@ import os
 import sys
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from threads_app import validation
+from threads_app import store, validation
 from threads_app.ids import THREAD_PREFIX
 from threads_app.items import CONVERSATION_PREFIX, thread_id
 from threads_app.transfer import (
@@ -55,11 +54,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         owner = None
         if options["owner"] is not None:
-            manager = get_user_model()._default_manager
-            try:
-                owner = manager.get_by_natural_key(options["owner"])
-            except manager.model.DoesNotExist:
-                raise CommandError(f"No user {options['owner']!r}.") from None
+            owner = store.transfer.user_named(options["owner"])
+            if owner is None:
+                raise CommandError(f"No user {options['owner']!r}.")
         thread = None
         if options["thread"] is not None:
             thread = options["thread"]
