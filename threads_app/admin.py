@@ -78,9 +78,17 @@ from django.utils.text import Truncator, capfirst, smart_split, unescape_string_
 from . import signals, trail, validation
 from .deletion import delete_message, delete_thread
 from .forms import APIKeyForm, MessageForm, ThreadForm
-from .ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX
-from .items import CONVERSATION_PREFIX, ITEM_TYPES, THREADS_ROLES, item_object, threads_part
-from .items import thread_id as conversation_thread_id
+from .ids import (
+    ALPHABET,
+    CONVERSATION_PREFIX,
+    PREFIX_PATTERN,
+    RANDOM_LENGTH,
+    SEPARATOR,
+    THREAD_PREFIX,
+    id_start,
+)
+from .ids import thread_id as conversation_thread_id
+from .items import ITEM_TYPES, MESSAGE, Role, in_threads_view, item_object, threads_part
 from .markup import image_host, render_markdown
 from .models import APIKey, Message, Thread, Tombstone
 from .pagination import MessagePagination, PageRequest
@@ -174,16 +182,18 @@ def json_fragment(term: str) -> str:
 
 
 # An object ID as ours are made: a type prefix, "_" and the random part (ids.py).
-OBJECT_ID = re.compile(rf"[a-z]+_[{re.escape(ALPHABET)}]{{{RANDOM_LENGTH}}}")
+OBJECT_ID = re.compile(
+    rf"{PREFIX_PATTERN}{re.escape(SEPARATOR)}[{re.escape(ALPHABET)}]{{{RANDOM_LENGTH}}}"
+)
 
 
 def search_thread_id(term: str) -> str | None:
     """The thread a thread or conversation ID names, if ``term`` is one."""
     if not OBJECT_ID.fullmatch(term):
         return None
-    if term.startswith(THREAD_PREFIX + "_"):
+    if term.startswith(id_start(THREAD_PREFIX)):
         return term
-    if term.startswith(CONVERSATION_PREFIX):
+    if term.startswith(id_start(CONVERSATION_PREFIX)):
         return conversation_thread_id(term)
     return None
 
@@ -207,7 +217,7 @@ def text_condition(term: str) -> Q:
 def row_text(row: Message) -> str:
     """What a person reads of a row, on one line: a message's text; other items' fields."""
     item = item_object(row)
-    if row.type == "message":
+    if row.type == MESSAGE:
         parts = (transcript_part(part) for part in item.get("content") or [])
         text = " ".join(part["text"] for part in parts if part["type"] in ("text", "refusal"))
     else:
@@ -390,7 +400,7 @@ def item_details(item: dict[str, Any]) -> list[dict[str, str]]:
 def transcript_entry(row: Message) -> dict[str, Any]:
     """What the transcript shows of one row; reads the row's own columns only."""
     item = item_object(row)
-    is_message = row.type == "message"
+    is_message = row.type == MESSAGE
     parts = [transcript_part(part) for part in item.get("content") or []] if is_message else []
     for part in parts:
         if part["type"] == "text":
@@ -399,7 +409,7 @@ def transcript_entry(row: Message) -> dict[str, Any]:
         "message": row,
         "is_message": is_message,
         "label": row.role if is_message else row.type,
-        "in_threads_view": is_message and row.role in THREADS_ROLES,
+        "in_threads_view": in_threads_view(row.type, row.role),
         "parts": parts,
         "details": [] if is_message else item_details(item),
     }
@@ -478,7 +488,7 @@ class MessageTypeFilter(admin.SimpleListFilter):
     parameter_name = "type"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("message", "message"), *((name, name) for name in sorted(ITEM_TYPES))]
+        return [(MESSAGE, MESSAGE), *((name, name) for name in sorted(ITEM_TYPES))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset if self.value() is None else queryset.filter(type=self.value())
@@ -656,7 +666,7 @@ class ThreadAdmin(admin.ModelAdmin):
             return
         messages = Message.objects.filter(thread=OuterRef("pk")).order_by()
         count = messages.values("thread").annotate(n=Count("*")).values("n")
-        first_user = messages.filter(type="message", role="user").order_by("seq")
+        first_user = messages.filter(type=MESSAGE, role=Role.USER).order_by("seq")
         # A thread past the limit is not counted (None): its count would read it all.
         past_limit = Exists(messages[self.message_count_limit :])
         columns = {
@@ -1125,7 +1135,7 @@ class MessageAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
         if obj is None:
             return ["thread", "role", "content", "attachments", "metadata"]
-        if obj.type != "message":
+        if obj.type != MESSAGE:
             return ["public_id", "thread", "type", "created_at", "status", "item_fields"]
         content = "content" if self.is_content_editable(obj) else "conversation_content"
         return [
@@ -1138,7 +1148,7 @@ class MessageAdmin(admin.ModelAdmin):
         if obj is None:
             return []
         # Naming the form's own fields here also takes them out of the form.
-        if obj.type != "message":
+        if obj.type != MESSAGE:
             return [*self.get_fields(request, obj), "role", "content", "attachments", "metadata"]
         readonly = ["public_id", "thread", "role", "created_at", "status", "run_id"]
         if not self.is_content_editable(obj):
@@ -1147,7 +1157,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         # Items that are not messages have no editor: their page is read-only.
-        if obj is not None and obj.type != "message":
+        if obj is not None and obj.type != MESSAGE:
             return False
         return super().has_change_permission(request, obj)
 
@@ -1172,7 +1182,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="text")
     def text(self, obj: Message) -> str:
-        return shortened(row_text(obj), 80) if obj.type == "message" else ""
+        return shortened(row_text(obj), 80) if obj.type == MESSAGE else ""
 
     @admin.display(description="content")
     def conversation_content(self, obj: Message) -> str:
