@@ -235,3 +235,18 @@ def test_the_store_repeats_the_index_predicate_as_written():
         cursor.execute("SELECT sql FROM sqlite_master WHERE name = %s", [VIEW_INDEX])
         (created,) = cursor.fetchone()
     assert created.endswith(f"WHERE ({Names(connection.alias).threads_view()})")
+
+
+def test_the_openapi_item_ids_are_those_validation_accepts():
+    """A client that checks its request against the document is not refused for an ID's
+    length: the document's pattern counts the prefix within ID_MAX_LENGTH, as the rule does."""
+    variants = schemas()["ItemRequest"]["oneOf"]
+    for variant in variants:
+        name = variant["properties"]["type"]["const"]
+        pattern = variant["properties"]["id"]["anyOf"][0]["pattern"]
+        prefix = items.item_type(name).prefix
+        for length in (ID_MAX_LENGTH - 1, ID_MAX_LENGTH, ID_MAX_LENGTH + 1):
+            item_id = id_start(prefix) + "a" * (length - len(id_start(prefix)))
+            accepted = not refused(validation.clean_item_id, item_id, prefix, "id")
+            assert accepted == (length <= ID_MAX_LENGTH)
+            assert (re.search(pattern, item_id) is not None) == accepted, (name, length)

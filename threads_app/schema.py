@@ -90,8 +90,10 @@ def id_pattern(prefix: str) -> str:
 
 
 def item_id_pattern(prefix: str) -> str:
-    """The pattern of the IDs a client may give its items of one type (validation.clean_item_id)."""
-    return f"{id_pattern(prefix)}{ALPHABET_PATTERN}{{1,{ID_MAX_LENGTH}}}$"
+    """The IDs a client may give its items of one type: at most ID_MAX_LENGTH characters,
+    the prefix included (validation.clean_item_id)."""
+    longest = ID_MAX_LENGTH - len(id_start(prefix))
+    return f"{id_pattern(prefix)}{ALPHABET_PATTERN}{{1,{longest}}}$"
 
 
 def component_schemas() -> dict[str, Any]:
