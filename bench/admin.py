@@ -40,7 +40,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from threads_app.ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX  # noqa: E402
+from threads_app.ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX, id_start  # noqa: E402
 from threads_app.models import Message, Thread  # noqa: E402
 
 from .seed import Progress, fast_message_id, insert_rows  # noqa: E402
@@ -64,7 +64,7 @@ SEARCHES = {
 
 
 def fast_id(rng: random.Random, prefix: str) -> str:
-    return f"{prefix}_{''.join(rng.choices(ALPHABET, k=RANDOM_LENGTH))}"
+    return id_start(prefix) + "".join(rng.choices(ALPHABET, k=RANDOM_LENGTH))
 
 
 def ticket(thread: int, message: int) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from django.db import connection, transaction
 from django.utils import timezone
 
-from threads_app.ids import ALPHABET, MESSAGE_PREFIX, RANDOM_LENGTH
+from threads_app.ids import ALPHABET, MESSAGE_PREFIX, RANDOM_LENGTH, id_start
 from threads_app.models import Message, Thread
 
 BATCH = 20_000
@@ -44,7 +44,7 @@ class Progress:
 
 def fast_message_id(rng: random.Random) -> str:
     # Not secret, unlike production IDs: the benchmark needs only unique ones, quickly.
-    return f"{MESSAGE_PREFIX}_{''.join(rng.choices(ALPHABET, k=RANDOM_LENGTH))}"
+    return id_start(MESSAGE_PREFIX) + "".join(rng.choices(ALPHABET, k=RANDOM_LENGTH))
 
 
 def message_rows(thread: Thread, count: int, seed: int) -> tuple[list[str], Iterator[tuple]]:

@@ -28,7 +28,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from threads_app.items import thread_id
+from threads_app.ids import thread_id
 from threads_app.models import Message, Thread
 from threads_app.representation import unix_seconds
 from threads_app.validation import text_part

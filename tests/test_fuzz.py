@@ -21,7 +21,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi_checks
 
-from threads_app.items import conversation_id
+from threads_app.ids import conversation_id
 from threads_app.models import Message, Thread
 from threads_app.validation import text_part
 

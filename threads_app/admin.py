@@ -65,7 +65,7 @@ from django.utils.text import Truncator, capfirst, smart_split, unescape_string_
 
 from . import signals, store, trail, validation
 from .forms import APIKeyForm, MessageForm, ThreadForm
-from .items import ITEM_TYPES, THREADS_ROLES, item_object, threads_part
+from .items import ITEM_TYPES, MESSAGE, in_threads_view, item_object, threads_part
 from .markup import image_host, render_markdown
 from .models import APIKey, Message, Thread
 from .pagination import MessagePagination, PageRequest
@@ -149,7 +149,7 @@ def search_terms(search_term: str) -> Iterator[str]:
 def row_text(row: Message) -> str:
     """What a person reads of a row, on one line: a message's text; other items' fields."""
     item = item_object(row)
-    if row.type == "message":
+    if row.type == MESSAGE:
         parts = (transcript_part(part) for part in item.get("content") or [])
         text = " ".join(part["text"] for part in parts if part["type"] in ("text", "refusal"))
     else:
@@ -327,7 +327,7 @@ def item_details(item: dict[str, Any]) -> list[dict[str, str]]:
 def transcript_entry(row: Message) -> dict[str, Any]:
     """What the transcript shows of one row; reads the row's own columns only."""
     item = item_object(row)
-    is_message = row.type == "message"
+    is_message = row.type == MESSAGE
     parts = [transcript_part(part) for part in item.get("content") or []] if is_message else []
     for part in parts:
         if part["type"] == "text":
@@ -336,7 +336,7 @@ def transcript_entry(row: Message) -> dict[str, Any]:
         "message": row,
         "is_message": is_message,
         "label": row.role if is_message else row.type,
-        "in_threads_view": is_message and row.role in THREADS_ROLES,
+        "in_threads_view": in_threads_view(row.type, row.role),
         "parts": parts,
         "details": [] if is_message else item_details(item),
     }
@@ -410,7 +410,7 @@ class MessageTypeFilter(admin.SimpleListFilter):
     parameter_name = "type"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return [("message", "message"), *((name, name) for name in sorted(ITEM_TYPES))]
+        return [(MESSAGE, MESSAGE), *((name, name) for name in sorted(ITEM_TYPES))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset if self.value() is None else store.staff.of_type(queryset, self.value())
@@ -976,7 +976,7 @@ class MessageAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
         if obj is None:
             return ["thread", "role", "content", "attachments", "metadata"]
-        if obj.type != "message":
+        if obj.type != MESSAGE:
             return ["public_id", "thread", "type", "created_at", "status", "item_fields"]
         content = "content" if self.is_content_editable(obj) else "conversation_content"
         return [
@@ -989,7 +989,7 @@ class MessageAdmin(admin.ModelAdmin):
         if obj is None:
             return []
         # Naming the form's own fields here also takes them out of the form.
-        if obj.type != "message":
+        if obj.type != MESSAGE:
             return [*self.get_fields(request, obj), "role", "content", "attachments", "metadata"]
         readonly = ["public_id", "thread", "role", "created_at", "status", "run_id"]
         if not self.is_content_editable(obj):
@@ -998,7 +998,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Message | None = None) -> bool:
         # Items that are not messages have no editor: their page is read-only.
-        if obj is not None and obj.type != "message":
+        if obj is not None and obj.type != MESSAGE:
             return False
         return super().has_change_permission(request, obj)
 
@@ -1023,7 +1023,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     @admin.display(description="text")
     def text(self, obj: Message) -> str:
-        return shortened(row_text(obj), 80) if obj.type == "message" else ""
+        return shortened(row_text(obj), 80) if obj.type == MESSAGE else ""
 
     @admin.display(description="content")
     def conversation_content(self, obj: Message) -> str:

@@ -18,12 +18,14 @@ from . import signals, store, validation
 from .conf import app_settings
 from .deletion import delete_message, delete_thread
 from .exceptions import NotFound
+from .ids import CONVERSATION_PREFIX, thread_id
 from .items import (
-    CONVERSATION_PREFIX,
+    CONVERSATION_OBJECT,
+    MESSAGE,
+    MessageStatus,
     conversation_object,
     item_object,
     new_item_id,
-    thread_id,
     threads_content,
 )
 from .models import Message, Thread, Tombstone
@@ -121,12 +123,12 @@ def item_row(thread: Thread, item: dict[str, Any], public_id: str, created_at: d
     """The model row of one cleaned item (the import builds its rows here too)."""
     row = Message(thread=thread, public_id=public_id, created_at=created_at, type=item["type"])
     row.item = {**item["item"], "id": public_id}
-    if item["type"] == "message":
+    if item["type"] == MESSAGE:
         row.role, row.status, row.completed_at = item["role"], item["status"], created_at
         row.content = threads_content(item["content"])
     else:
         # The column takes a message's statuses; a type may have others, or none.
-        row.status = row.item.get("status") or "completed"
+        row.status = row.item.get("status") or MessageStatus.COMPLETED
     return row
 
 
@@ -135,7 +137,7 @@ class ConversationAPIViewSet(ThreadsAPIViewSet):
 
     def get_conversation_id(self) -> str:
         return validation.check_id(
-            self.kwargs["conversation_id"], CONVERSATION_PREFIX.rstrip("_"), "conversation_id"
+            self.kwargs["conversation_id"], CONVERSATION_PREFIX, "conversation_id"
         )
 
     def get_thread_id(self) -> str:
@@ -195,7 +197,7 @@ class ConversationViewSet(ConversationAPIViewSet):
             thread = self.get_thread(for_update=True)
             delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
-            return self.respond(deleted_object(self.get_conversation_id(), "conversation"))
+            return self.respond(deleted_object(self.get_conversation_id(), CONVERSATION_OBJECT))
 
 
 class ItemViewSet(ConversationAPIViewSet):

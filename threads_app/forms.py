@@ -23,6 +23,7 @@ from typing import Any
 from django import forms
 
 from . import validation
+from .ids import THREAD_PREFIX, id_start
 from .items import THREADS_ROLES, conversation_part
 from .markup import image_host
 from .models import APIKey, Message, Thread
@@ -503,10 +504,16 @@ class RowsModelForm(forms.ModelForm):
         return cleaned
 
 
+# The limits of metadata, as the API's rules hold them.
+METADATA_HELP = (
+    f"Up to {validation.METADATA_MAX_PAIRS} pairs; keys of at most "
+    f"{validation.METADATA_MAX_KEY_LENGTH} characters, values of at most "
+    f"{validation.METADATA_MAX_VALUE_LENGTH}."
+)
+
+
 class ThreadForm(RowsModelForm):
-    metadata = MetadataField(
-        help_text="Up to 16 pairs; keys of at most 64 characters, values of at most 512."
-    )
+    metadata = MetadataField(help_text=METADATA_HELP)
     tool_resources = ToolResourcesField(
         label="Tool resources", help_text="IDs separated by spaces or commas."
     )
@@ -523,7 +530,7 @@ class MessageForm(RowsModelForm):
         queryset=Thread.objects.all(),
         to_field_name="public_id",
         widget=forms.TextInput(attrs={"size": 40}),
-        help_text="The thread's ID, such as thread_abc123…",
+        help_text=f"The thread's ID, such as {id_start(THREAD_PREFIX)}abc123…",
     )
     # Added messages are Threads messages; system and developer messages come
     # through the Conversations API.
@@ -532,9 +539,7 @@ class MessageForm(RowsModelForm):
         help_text="Each part in its own row; tick Remove to drop one. Must not be empty."
     )
     attachments = AttachmentsField(help_text="A file ID and the tools it is meant for.")
-    metadata = MetadataField(
-        help_text="Up to 16 pairs; keys of at most 64 characters, values of at most 512."
-    )
+    metadata = MetadataField(help_text=METADATA_HELP)
 
     class Meta:
         model = Message

@@ -44,7 +44,7 @@ class Replay(Exception):
 
 class IdempotencyPolicy:
     header = "Idempotency-Key"
-    max_key_length = 255
+    max_key_length = IdempotencyRecord.KEY_MAX_LENGTH
     methods = ("POST",)
 
     def get_retention(self) -> timedelta:

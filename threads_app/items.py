@@ -6,22 +6,87 @@ that wrote them (Threads parts or Conversations parts); each view converts
 the parts it does not speak on the way out, part by part. Rows of any other
 type keep the item as given in ``item`` and appear in the Conversations view
 only, as do messages whose role is ``system`` or ``developer``.
+
+The words both APIs use for these rows (roles, statuses, item and object
+types) are defined here, once; the models, validation, the admin, the OpenAPI
+document, the store's SQL and the importer read them from here.
 """
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .ids import RANDOM_LENGTH, new_id
+from django.db.models import TextChoices
+
+from .ids import MESSAGE_PREFIX, RANDOM_LENGTH, conversation_id, id_start, new_id
 
 if TYPE_CHECKING:
     from .models import Message, Thread
 
-THREAD_PREFIX = "thread_"
-CONVERSATION_PREFIX = "conv_"
 
-# Roles a Threads client can see; other message roles live in the Conversations view only.
-THREADS_ROLES = ("user", "assistant")
-ITEM_ROLES = ("user", "assistant", "system", "developer")
+# The words of both APIs, each written here once. Labels are the values: staff
+# read the API's own words. The tuples below are their plain values, in order.
+
+
+class Role(TextChoices):
+    """A message's role."""
+
+    USER = "user", "user"
+    ASSISTANT = "assistant", "assistant"
+    # Conversations only: the Threads view does not show these.
+    SYSTEM = "system", "system"
+    DEVELOPER = "developer", "developer"
+
+
+class MessageStatus(TextChoices):
+    """A message's status; most tool calls have these too."""
+
+    IN_PROGRESS = "in_progress", "in_progress"
+    INCOMPLETE = "incomplete", "incomplete"
+    COMPLETED = "completed", "completed"
+
+
+class IncompleteReason(TextChoices):
+    """Why a run left a message incomplete (``incomplete_details.reason``)."""
+
+    CONTENT_FILTER = "content_filter", "content_filter"
+    MAX_TOKENS = "max_tokens", "max_tokens"
+    RUN_CANCELLED = "run_cancelled", "run_cancelled"
+    RUN_EXPIRED = "run_expired", "run_expired"
+    RUN_FAILED = "run_failed", "run_failed"
+
+
+ITEM_ROLES = tuple(Role.values)
+STATUSES = tuple(MessageStatus.values)
+INCOMPLETE_REASONS = tuple(IncompleteReason.values)
+
+# The item type of a message; every other type is in ITEM_TYPES.
+MESSAGE = "message"
+
+# The rows a Threads client sees: messages of these roles, no other items. Every
+# view of the rule reads these two constants: the ORM's (models.IN_THREADS_VIEW,
+# also the condition of the Threads view's partial index), the store's SQL
+# (store/sql.py) and Python's (:func:`in_threads_view`). Migration 0006 keeps a
+# frozen copy, as a migration must; tests/test_constants.py holds them together.
+THREADS_ROLES = (Role.USER.value, Role.ASSISTANT.value)
+
+
+def in_threads_view(type_name: str, role: str) -> bool:
+    """Whether a row of this type and role is one the Threads view shows."""
+    return type_name == MESSAGE and role in THREADS_ROLES
+
+
+# The `object` of each object the two APIs answer with; an export's line of an
+# item outside the Threads view is a `thread.item`, which no API answers.
+THREAD_OBJECT = "thread"
+MESSAGE_OBJECT = "thread.message"
+CONVERSATION_OBJECT = "conversation"
+LIST_OBJECT = "list"
+ITEM_RECORD_OBJECT = "thread.item"
+
+
+def deleted_object_type(object_type: str) -> str:
+    """The `object` of the answer to deleting an object of ``object_type``."""
+    return f"{object_type}.deleted"
 
 
 # Field types, as validation.clean_value reads them: "string", "integer",
@@ -30,9 +95,6 @@ ITEM_ROLES = ("user", "assistant", "system", "developer")
 # name of SHAPES or TAGGED, "T[]" for an array of T, and "A|B" for either of two
 # JSON kinds. A tuple is a choice of strings; None in it allows null.
 FieldType = str | tuple[str | None, ...]
-
-# A message's statuses, and those of most tool calls.
-STATUSES = ("in_progress", "incomplete", "completed")
 
 
 @dataclass(frozen=True)
@@ -219,7 +281,9 @@ ITEM_TYPES: dict[str, ItemType] = {
         ("call_id", "output"), has_status=False,
     ),
 }
-MESSAGE_ITEM = ItemType("msg", {}, ("role", "content"))
+MESSAGE_ITEM = ItemType(MESSAGE_PREFIX, {}, ("role", "content"))
+# Every item type, a message first.
+ITEM_TYPE_NAMES = (MESSAGE, *ITEM_TYPES)
 
 # Objects nested in items and content parts, by the name their field types use.
 SHAPES: dict[str, Shape] = {
@@ -262,7 +326,7 @@ INCLUDABLE = (
 
 
 def item_type(name: str) -> ItemType:
-    return MESSAGE_ITEM if name == "message" else ITEM_TYPES[name]
+    return MESSAGE_ITEM if name == MESSAGE else ITEM_TYPES[name]
 
 
 def new_item_id(type_name: str) -> str:
@@ -271,15 +335,7 @@ def new_item_id(type_name: str) -> str:
 
 def new_item_id_length(type_name: str) -> int:
     """The length of every ID :func:`new_item_id` makes for ``type_name``."""
-    return len(item_type(type_name).prefix) + 1 + RANDOM_LENGTH
-
-
-def conversation_id(thread_id: str) -> str:
-    return CONVERSATION_PREFIX + thread_id.removeprefix(THREAD_PREFIX)
-
-
-def thread_id(conversation_id: str) -> str:
-    return THREAD_PREFIX + conversation_id.removeprefix(CONVERSATION_PREFIX)
+    return len(id_start(item_type(type_name).prefix)) + RANDOM_LENGTH
 
 
 # Content parts, Threads -> Conversations ----------------------------------
@@ -289,7 +345,7 @@ def conversation_part(part: dict[str, Any], role: str) -> dict[str, Any]:
     kind = part["type"]
     if kind == "text":
         text = part["text"]["value"]
-        if role == "assistant":
+        if role == Role.ASSISTANT:
             return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
         return {"type": "input_text", "text": text}
     if kind == "image_url":
@@ -336,7 +392,7 @@ def threads_content(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def conversation_object(thread: "Thread") -> dict[str, Any]:
     return {
         "id": conversation_id(thread.public_id),
-        "object": "conversation",
+        "object": CONVERSATION_OBJECT,
         "created_at": int(thread.created_at.timestamp()),
         "metadata": thread.metadata or {},
     }
@@ -347,7 +403,7 @@ def item_object(row: "Message") -> dict[str, Any]:
     if row.item is not None:
         return row.item
     return {
-        "type": "message",
+        "type": MESSAGE,
         "id": row.public_id,
         "status": row.status,
         "role": row.role,

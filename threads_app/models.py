@@ -17,27 +17,14 @@ from django.db import models
 from django.utils import timezone
 
 from .fields import JSONTextField
-from .ids import new_message_id, new_thread_id
-from .items import THREADS_ROLES
-
-ROLE_CHOICES = [
-    ("user", "user"),
-    ("assistant", "assistant"),
-    # Conversations only: the Threads view does not show these.
-    ("system", "system"),
-    ("developer", "developer"),
-]
-STATUS_CHOICES = [
-    ("in_progress", "in_progress"),
-    ("incomplete", "incomplete"),
-    ("completed", "completed"),
-]
+from .ids import ID_MAX_LENGTH, new_message_id, new_thread_id
+from .items import MESSAGE, THREADS_ROLES, MessageStatus, Role
 
 
 class Thread(models.Model):
     seq = models.BigAutoField(primary_key=True)
     public_id = models.CharField(
-        "ID", max_length=64, unique=True, default=new_thread_id, editable=False
+        "ID", max_length=ID_MAX_LENGTH, unique=True, default=new_thread_id, editable=False
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -57,8 +44,9 @@ class Thread(models.Model):
         return self.public_id
 
 
-# The rows a Threads client sees: user and assistant messages, no other items.
-IN_THREADS_VIEW = models.Q(type="message", role__in=THREADS_ROLES)
+# The rows a Threads client sees: user and assistant messages, no other items
+# (items.THREADS_ROLES says where else this rule is read).
+IN_THREADS_VIEW = models.Q(type=MESSAGE, role__in=THREADS_ROLES)
 
 
 class MessageQuerySet(models.QuerySet):
@@ -79,7 +67,9 @@ class Message(models.Model):
     seq = models.BigAutoField(primary_key=True)
     # Unique within its thread (see Meta): an ID a client gives is checked against
     # that conversation only, so no answer depends on what other owners hold.
-    public_id = models.CharField("ID", max_length=64, default=new_message_id, editable=False)
+    public_id = models.CharField(
+        "ID", max_length=ID_MAX_LENGTH, default=new_message_id, editable=False
+    )
     thread = models.ForeignKey(
         Thread,
         on_delete=models.CASCADE,
@@ -87,17 +77,19 @@ class Message(models.Model):
         db_index=False,  # covered by the (thread, seq) index
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    type = models.CharField(max_length=40, default="message")
-    role = models.CharField(max_length=16, choices=ROLE_CHOICES, blank=True)
+    type = models.CharField(max_length=40, default=MESSAGE)
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True)
     content = JSONTextField(default=list)
     attachments = JSONTextField(default=list, blank=True)
     metadata = JSONTextField(default=dict, blank=True)
-    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default="completed")
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.COMPLETED
+    )
     incomplete_details = JSONTextField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     incomplete_at = models.DateTimeField(null=True, blank=True)
-    assistant_id = models.CharField(max_length=64, null=True, blank=True)
-    run_id = models.CharField(max_length=64, null=True, blank=True)
+    assistant_id = models.CharField(max_length=ID_MAX_LENGTH, null=True, blank=True)
+    run_id = models.CharField(max_length=ID_MAX_LENGTH, null=True, blank=True)
     item = JSONTextField(null=True, blank=True, editable=False)
 
     objects = MessageQuerySet.as_manager()
@@ -139,8 +131,8 @@ class Tombstone(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    public_id = models.CharField(max_length=64)
-    container = models.CharField(max_length=64)
+    public_id = models.CharField(max_length=ID_MAX_LENGTH)
+    container = models.CharField(max_length=ID_MAX_LENGTH)
     seq = models.BigIntegerField()
 
     class Meta:
@@ -231,10 +223,12 @@ class IdempotencyRecord(models.Model):
     a claim older than the in-flight timeout is taken over).
     """
 
+    KEY_MAX_LENGTH = 255
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
-    key = models.CharField(max_length=255)
+    key = models.CharField(max_length=KEY_MAX_LENGTH)
     fingerprint = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     claimed_at = models.DateTimeField(default=timezone.now)

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 
 from .conf import app_settings
 from .exceptions import BadRequest
+from .ids import MESSAGE_PREFIX, THREAD_PREFIX
 from .models import Tombstone
 from .representation import list_object
 from .validation import check_choice, check_id
@@ -66,7 +67,7 @@ class CursorPagination:
     # than the primary key of `seq`; see `InPartition` for what PostgreSQL's
     # planner needs beyond that.
     partition_field: str | None = None
-    id_prefix: str = ""  # what a cursor's ID must begin with; empty: any ID
+    id_prefix: str = ""  # the type of ID (ids.py) a cursor must be; empty: any
     cursor_params = ("after", "before")
     orders = ("asc", "desc")
     default_order = "desc"
@@ -151,12 +152,12 @@ class CursorPagination:
 
 class MessagePagination(CursorPagination):
     partition_field = "thread_id"
-    id_prefix = "msg"
+    id_prefix = MESSAGE_PREFIX
 
 
 class ThreadPagination(CursorPagination):
     partition_field = "owner_id"
-    id_prefix = "thread"
+    id_prefix = THREAD_PREFIX
 
 
 class InPartition(Expression):

@@ -15,6 +15,7 @@ from django.db import connections
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Func, QuerySet, TextField
 from orjson import Fragment
 
+from .items import LIST_OBJECT, MESSAGE_OBJECT, THREAD_OBJECT, deleted_object_type
 from .models import Message, Thread
 
 
@@ -28,7 +29,7 @@ def unix_seconds(moment: datetime | int | None) -> int | None:
 def thread_object(thread: Thread) -> dict[str, Any]:
     return {
         "id": thread.public_id,
-        "object": "thread",
+        "object": THREAD_OBJECT,
         "created_at": unix_seconds(thread.created_at),
         "tool_resources": thread.tool_resources or {},
         "metadata": thread.metadata or {},
@@ -40,7 +41,7 @@ def thread_object_from_row(row: tuple) -> dict[str, Any]:
     public_id, created_at, tool_resources, metadata = row
     return {
         "id": public_id,
-        "object": "thread",
+        "object": THREAD_OBJECT,
         "created_at": created_at,
         "tool_resources": Fragment(tool_resources),
         "metadata": Fragment(metadata),
@@ -50,7 +51,7 @@ def thread_object_from_row(row: tuple) -> dict[str, Any]:
 def message_object(message: Message, thread_id: str) -> dict[str, Any]:
     return {
         "id": message.public_id,
-        "object": "thread.message",
+        "object": MESSAGE_OBJECT,
         "created_at": unix_seconds(message.created_at),
         "thread_id": thread_id,
         "status": message.status,
@@ -67,12 +68,12 @@ def message_object(message: Message, thread_id: str) -> dict[str, Any]:
 
 
 def deleted_object(public_id: str, kind: str) -> dict[str, Any]:
-    return {"id": public_id, "object": f"{kind}.deleted", "deleted": True}
+    return {"id": public_id, "object": deleted_object_type(kind), "deleted": True}
 
 
 def list_object(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
     return {
-        "object": "list",
+        "object": LIST_OBJECT,
         "data": data,
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
@@ -158,7 +159,7 @@ def message_object_from_row(row: tuple, thread_id: str) -> dict[str, Any]:
      content, assistant_id, run_id, attachments, metadata) = row
     return {
         "id": public_id,
-        "object": "thread.message",
+        "object": MESSAGE_OBJECT,
         "created_at": unix_seconds(created_at),
         "thread_id": thread_id,
         "status": status,

@@ -39,6 +39,16 @@ from rest_framework.views import APIView
 from . import __version__, items, validation
 from .conf import app_settings
 from .conversations import ConversationViewSet, ItemViewSet
+from .idempotency import IdempotencyPolicy
+from .ids import (
+    ALPHABET_PATTERN,
+    CONVERSATION_PREFIX,
+    ID_MAX_LENGTH,
+    MESSAGE_PREFIX,
+    PREFIX_PATTERN,
+    THREAD_PREFIX,
+    id_start,
+)
 from .pagination import CursorPagination
 from .views import APIMixin, InvalidURLView, MessageViewSet, ThreadViewSet
 
@@ -74,13 +84,26 @@ def enum(values: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "string", "enum": list(values)}
 
 
+def id_pattern(prefix: str) -> str:
+    """A pattern of the IDs of one type; ``prefix`` may be a pattern itself."""
+    return "^" + id_start(prefix)
+
+
+def item_id_pattern(prefix: str) -> str:
+    """The IDs a client may give its items of one type: at most ID_MAX_LENGTH characters,
+    the prefix included (validation.clean_item_id)."""
+    longest = ID_MAX_LENGTH - len(id_start(prefix))
+    return f"{id_pattern(prefix)}{ALPHABET_PATTERN}{{1,{longest}}}$"
+
+
 def component_schemas() -> dict[str, Any]:
     """Every named schema of the document; read on each build, as settings may change."""
     max_text = app_settings.MAX_TEXT_LENGTH
     metadata = {
         "type": "object",
-        "description": "Up to 16 string pairs of the caller's own; keys of at most 64 "
-        "characters, values of at most 512.",
+        "description": f"Up to {validation.METADATA_MAX_PAIRS} string pairs of the caller's "
+        f"own; keys of at most {validation.METADATA_MAX_KEY_LENGTH} characters, values of at "
+        f"most {validation.METADATA_MAX_VALUE_LENGTH}.",
         "maxProperties": validation.METADATA_MAX_PAIRS,
         "propertyNames": {"maxLength": validation.METADATA_MAX_KEY_LENGTH},
         "additionalProperties": {
@@ -134,8 +157,8 @@ def component_schemas() -> dict[str, Any]:
         ),
         "ThreadObject": obj(
             {
-                "id": {"type": "string", "pattern": "^thread_"},
-                "object": {"const": "thread"},
+                "id": {"type": "string", "pattern": id_pattern(THREAD_PREFIX)},
+                "object": {"const": items.THREAD_OBJECT},
                 "created_at": UNIX_SECONDS,
                 "tool_resources": ref("ToolResources"),
                 "metadata": ref("Metadata"),
@@ -144,13 +167,13 @@ def component_schemas() -> dict[str, Any]:
         ),
         "ThreadDeleted": obj(
             {
-                "id": {"type": "string", "pattern": "^thread_"},
-                "object": {"const": "thread.deleted"},
+                "id": {"type": "string", "pattern": id_pattern(THREAD_PREFIX)},
+                "object": {"const": items.deleted_object_type(items.THREAD_OBJECT)},
                 "deleted": {"const": True},
             },
             ("id", "object", "deleted"),
         ),
-        "ThreadList": list_schema("ThreadObject", "^thread_"),
+        "ThreadList": list_schema("ThreadObject", id_pattern(THREAD_PREFIX)),
         "MessageContent": {
             "oneOf": [
                 obj(
@@ -189,30 +212,17 @@ def component_schemas() -> dict[str, Any]:
         ),
         "MessageObject": obj(
             {
-                "id": {"type": "string", "pattern": "^msg_"},
-                "object": {"const": "thread.message"},
+                "id": {"type": "string", "pattern": id_pattern(MESSAGE_PREFIX)},
+                "object": {"const": items.MESSAGE_OBJECT},
                 "created_at": UNIX_SECONDS,
-                "thread_id": {"type": "string", "pattern": "^thread_"},
-                "status": enum(("in_progress", "incomplete", "completed")),
+                "thread_id": {"type": "string", "pattern": id_pattern(THREAD_PREFIX)},
+                "status": enum(items.STATUSES),
                 "incomplete_details": nullable(
-                    obj(
-                        {
-                            "reason": enum(
-                                (
-                                    "content_filter",
-                                    "max_tokens",
-                                    "run_cancelled",
-                                    "run_expired",
-                                    "run_failed",
-                                )
-                            )
-                        },
-                        ("reason",),
-                    )
+                    obj({"reason": enum(items.INCOMPLETE_REASONS)}, ("reason",))
                 ),
                 "completed_at": nullable(UNIX_SECONDS),
                 "incomplete_at": nullable(UNIX_SECONDS),
-                "role": enum(validation.ROLES),
+                "role": enum(items.THREADS_ROLES),
                 "content": {"type": "array", "items": ref("MessageContent")},
                 "assistant_id": nullable(STRING),
                 "run_id": nullable(STRING),
@@ -227,13 +237,13 @@ def component_schemas() -> dict[str, Any]:
         ),
         "MessageDeleted": obj(
             {
-                "id": {"type": "string", "pattern": "^msg_"},
-                "object": {"const": "thread.message.deleted"},
+                "id": {"type": "string", "pattern": id_pattern(MESSAGE_PREFIX)},
+                "object": {"const": items.deleted_object_type(items.MESSAGE_OBJECT)},
                 "deleted": {"const": True},
             },
             ("id", "object", "deleted"),
         ),
-        "MessageList": list_schema("MessageObject", "^msg_"),
+        "MessageList": list_schema("MessageObject", id_pattern(MESSAGE_PREFIX)),
         # Request bodies: exactly what validation.py accepts, as far as JSON Schema can say.
         "MetadataRequest": nullable(ref("Metadata")),
         "MetadataPatch": nullable(
@@ -318,7 +328,7 @@ def component_schemas() -> dict[str, Any]:
         },
         "CreateMessageRequest": obj(
             {
-                "role": enum(validation.ROLES),
+                "role": enum(items.THREADS_ROLES),
                 "content": {
                     "description": f"Text, or parts; at most {max_text} characters of text "
                     "in all.",
@@ -455,11 +465,11 @@ def conversation_schemas() -> dict[str, Any]:
     """The Conversations view of the same store. Items are OpenAI's, of many types:
     answers are described by what every one has (OpenAI's own schema details each
     type); requests by the fields validation.py checks, type by type."""
-    item_types = ("message", *items.ITEM_TYPES)
+    any_id = id_pattern(PREFIX_PATTERN)
     item = {
         "type": "object",
-        "properties": {"id": {"type": "string", "pattern": "^[a-z]+_"},
-                       "type": enum(item_types)},
+        "properties": {"id": {"type": "string", "pattern": any_id},
+                       "type": enum(items.ITEM_TYPE_NAMES)},
         "required": ["id", "type"],
         "additionalProperties": True,
     }
@@ -468,13 +478,14 @@ def conversation_schemas() -> dict[str, Any]:
             "and status).")
     message_request = obj(
         {
-            "type": {"const": "message"},
-            "id": nullable({"type": "string",
-                            "pattern": f"^{items.MESSAGE_ITEM.prefix}_[A-Za-z0-9]{{1,64}}$"}),
+            "type": {"const": items.MESSAGE},
+            "id": nullable(
+                {"type": "string", "pattern": item_id_pattern(items.MESSAGE_ITEM.prefix)}
+            ),
             "role": enum(items.ITEM_ROLES),
             "content": {"oneOf": [text, {"type": "array", "items": ref("MessageItemPart"),
                                          "minItems": 1}]},
-            "status": nullable(enum(validation.STATUSES)),
+            "status": nullable(enum(items.STATUSES)),
         },
         ("role", "content"),
         description="A message; `type` may be left out. Its text, over all its parts, is "
@@ -485,8 +496,7 @@ def conversation_schemas() -> dict[str, Any]:
             spec.fields,
             spec.required,
             type={"const": name},
-            id=nullable({"type": "string",
-                         "pattern": f"^{spec.prefix}_[A-Za-z0-9]{{1,64}}$"}),
+            id=nullable({"type": "string", "pattern": item_id_pattern(spec.prefix)}),
         )
         | {"required": ["type", *spec.required],
            "description": f"A `{name}` item, its fields as OpenAI's schema types them. "
@@ -499,8 +509,8 @@ def conversation_schemas() -> dict[str, Any]:
     return {
         "ConversationObject": obj(
             {
-                "id": {"type": "string", "pattern": "^conv_"},
-                "object": {"const": "conversation"},
+                "id": {"type": "string", "pattern": id_pattern(CONVERSATION_PREFIX)},
+                "object": {"const": items.CONVERSATION_OBJECT},
                 "created_at": UNIX_SECONDS,
                 "metadata": ref("Metadata"),
             },
@@ -508,14 +518,14 @@ def conversation_schemas() -> dict[str, Any]:
         ),
         "ConversationDeleted": obj(
             {
-                "id": {"type": "string", "pattern": "^conv_"},
-                "object": {"const": "conversation.deleted"},
+                "id": {"type": "string", "pattern": id_pattern(CONVERSATION_PREFIX)},
+                "object": {"const": items.deleted_object_type(items.CONVERSATION_OBJECT)},
                 "deleted": {"const": True},
             },
             ("id", "object", "deleted"),
         ),
         "Item": item,
-        "ItemList": list_schema("Item", "^[a-z]+_"),
+        "ItemList": list_schema("Item", any_id),
         "ItemRequest": item_request,
         "MessageItemPart": part_schemas(items.MESSAGE_PART_TYPES),
         "ToolOutputPart": part_schemas(items.TOOL_OUTPUT_PART_TYPES),
@@ -531,7 +541,7 @@ def list_schema(item: str, id_pattern: str) -> dict[str, Any]:
     cursor = nullable({"type": "string", "pattern": id_pattern})
     return obj(
         {
-            "object": {"const": "list"},
+            "object": {"const": items.LIST_OBJECT},
             "data": {"type": "array", "items": ref(item)},
             "first_id": cursor,
             "last_id": cursor,
@@ -579,24 +589,25 @@ RETRY_AFTER = OpenApiParameter(
     response=[429, 503],
 )
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255},
+    IdempotencyPolicy.header,
+    {"type": "string", "minLength": 1, "maxLength": IdempotencyPolicy.max_key_length},
     OpenApiParameter.HEADER,
     description="Makes a retried POST safe: the same key and body get the first answer again.",
 )
 THREAD_ID = OpenApiParameter(
     "thread_id",
-    {"type": "string", "pattern": "^thread_"},
+    {"type": "string", "pattern": id_pattern(THREAD_PREFIX)},
     OpenApiParameter.PATH,
     required=True,
     description="A thread's ID.",
 )
 CONVERSATION_ID = OpenApiParameter(
     "conversation_id",
-    {"type": "string", "pattern": "^conv_"},
+    {"type": "string", "pattern": id_pattern(CONVERSATION_PREFIX)},
     OpenApiParameter.PATH,
     required=True,
-    description="A conversation's ID: a thread's, with `conv_` for `thread_`.",
+    description=f"A conversation's ID: a thread's, with `{id_start(CONVERSATION_PREFIX)}` for "
+    f"`{id_start(THREAD_PREFIX)}`.",
 )
 ITEM_ID = OpenApiParameter(
     "item_id", STRING, OpenApiParameter.PATH, required=True, description="An item's ID."
@@ -609,7 +620,7 @@ INCLUDE = OpenApiParameter(
 )
 MESSAGE_ID = OpenApiParameter(
     "message_id",
-    {"type": "string", "pattern": "^msg_"},
+    {"type": "string", "pattern": id_pattern(MESSAGE_PREFIX)},
     OpenApiParameter.PATH,
     required=True,
     description="A message's ID.",
@@ -702,7 +713,8 @@ MESSAGE_OPERATIONS = {
 CONVERSATION_OPERATIONS = {
     "create": operation(
         "createConversation", "Conversations", "Create a conversation",
-        "A new thread, seen as a conversation, with up to 20 first items: all or none.",
+        f"A new thread, seen as a conversation, with up to {validation.MAX_ITEMS_PER_REQUEST} "
+        "first items: all or none.",
         "ConversationObject", COLLECTION_WRITE, request="CreateConversationRequest",
     ),
     "retrieve": operation(
@@ -731,7 +743,8 @@ ITEM_OPERATIONS = {
     ),
     "create": operation(
         "createConversationItems", "Conversations", "Create items",
-        "Adds 1 to 20 items at the conversation's end: all or none.",
+        f"Adds 1 to {validation.MAX_ITEMS_PER_REQUEST} items at the conversation's end: all "
+        "or none.",
         "ItemList", WRITE, request="CreateItemsRequest", parameters=(CONVERSATION_ID, INCLUDE),
     ),
     "retrieve": operation(
@@ -780,7 +793,7 @@ class ThreadsAutoSchema(AutoSchema):
 
 
 def page_parameters(paginator: CursorPagination) -> list[OpenApiParameter]:
-    cursor = {"type": "string", "pattern": f"^{paginator.id_prefix or '[a-z]+'}_"}
+    cursor = {"type": "string", "pattern": id_pattern(paginator.id_prefix or PREFIX_PATTERN)}
     limit = {"type": "integer", "minimum": 1, "maximum": paginator.get_max_limit()}
     query = OpenApiParameter.QUERY
     cursors = {

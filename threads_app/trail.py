@@ -21,7 +21,7 @@ from django.contrib.admin.models import DELETION, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
-from .items import item_object
+from .items import MESSAGE, item_object
 from .models import Message
 
 # Keys of our sub-messages in a log entry's JSON change message.
@@ -46,7 +46,7 @@ def deleted(message: Message) -> dict[str, Any]:
         "role": message.role,
         "created_at": message.created_at.isoformat(),
     }
-    if message.type == "message":
+    if message.type == MESSAGE:
         kept["fields"] = {name: getattr(message, name) for name in KEPT_FIELDS}
     else:
         kept["item"] = item_object(message)

@@ -36,7 +36,14 @@ from django.utils import timezone
 
 from . import store, validation
 from .conversations import item_row
-from .items import THREADS_ROLES, item_object
+from .items import (
+    ITEM_RECORD_OBJECT,
+    LIST_OBJECT,
+    MESSAGE_OBJECT,
+    THREAD_OBJECT,
+    in_threads_view,
+    item_object,
+)
 from .models import Message, Thread
 from .representation import message_object, thread_object, unix_seconds
 
@@ -163,14 +170,14 @@ def thread_record(thread: Thread) -> dict[str, Any]:
 
 def row_record(row: Message, thread_id: str) -> dict[str, Any]:
     """One row's line: see the module's docstring."""
-    if row.type == "message" and row.role in THREADS_ROLES:
+    if in_threads_view(row.type, row.role):
         record = message_object(row, thread_id)
         if row.item is not None:
             # Its parts may hold more than the Threads form (an input file, say).
             record["item"] = row.item
         return record
     return {
-        "object": "thread.item",
+        "object": ITEM_RECORD_OBJECT,
         "thread_id": thread_id,
         "created_at": unix_seconds(row.created_at),
         "item": item_object(row),
@@ -204,7 +211,7 @@ def export_lines(
         for row in store.transfer.exported_rows(thread):
             record = row_record(row, thread.public_id)
             yield dumps_line(record)
-            if record["object"] == "thread.message":
+            if record["object"] == MESSAGE_OBJECT:
                 counts.messages += 1
             else:
                 counts.items += 1
@@ -281,7 +288,7 @@ def is_list_page(value: Any) -> bool:
     return (
         isinstance(value, dict)
         and isinstance(value.get("data"), list)
-        and value.get("object", "list") == "list"
+        and value.get("object", LIST_OBJECT) == LIST_OBJECT
         and set(value) <= set(LIST_PAGE_FIELDS)
     )
 
@@ -484,12 +491,12 @@ class Importer:
             # orjson reads 1,024 levels but writes 254: what the API would refuse
             # nested, an import must refuse too, or the lists holding it cannot answer.
             validation.check_json_depth(value)
-            if kind == "thread":
+            if kind == THREAD_OBJECT:
                 self.flush()
                 self.add_thread(record)
-            elif kind == "thread.message":
+            elif kind == MESSAGE_OBJECT:
                 self.add_message(record)
-            elif kind == "thread.item":
+            elif kind == ITEM_RECORD_OBJECT:
                 self.add_item_record(record)
             elif kind is None and isinstance(value, dict) and "type" in value:
                 self.add_item(record)

@@ -17,17 +17,33 @@ from urllib.parse import urlsplit
 import orjson
 
 from .conf import app_settings
-from .ids import MESSAGE_PREFIX, THREAD_PREFIX
+from .ids import (
+    ALPHABET_PATTERN,
+    ID_MAX_LENGTH,
+    MESSAGE_PREFIX,
+    PREFIX_PATTERN,
+    SEPARATOR,
+    THREAD_PREFIX,
+    id_start,
+)
 from .items import (
     INCLUDABLE,
+    INCOMPLETE_REASONS,
+    ITEM_RECORD_OBJECT,
     ITEM_ROLES,
-    ITEM_TYPES,
+    ITEM_TYPE_NAMES,
+    MESSAGE,
+    MESSAGE_OBJECT,
     MESSAGE_PART_TYPES,
     SHAPES,
     STATUSES,
     TAGGED,
+    THREAD_OBJECT,
+    THREADS_ROLES,
     TOOL_OUTPUT_PART_TYPES,
     FieldType,
+    MessageStatus,
+    Role,
     item_type,
     new_item_id_length,
 )
@@ -38,7 +54,6 @@ METADATA_MAX_VALUE_LENGTH = 512
 CODE_INTERPRETER_MAX_FILES = 20
 FILE_SEARCH_MAX_VECTOR_STORES = 1
 
-ROLES = ("user", "assistant")
 IMAGE_DETAILS = ("auto", "low", "high")
 ATTACHMENT_TOOLS = ("code_interpreter", "file_search")
 
@@ -177,7 +192,7 @@ def check_id(value: str, prefix: str, param: str) -> str:
 
     Every ID and cursor a request names passes here before it reaches a query.
     """
-    if prefix and not value.startswith(prefix + "_"):
+    if prefix and not value.startswith(id_start(prefix)):
         raise ValidationError(
             f"Invalid '{param}': '{value}'. Expected an ID that begins with '{prefix}'.",
             param,
@@ -208,7 +223,8 @@ def check_item_id(value: str, param: str = "item_id") -> str:
 
 
 def clean_metadata(value: Any, param: str = "metadata") -> dict[str, str]:
-    """At most 16 pairs; string keys of at most 64 characters, string values of at most 512."""
+    """At most METADATA_MAX_PAIRS pairs of strings, each within METADATA_MAX_KEY_LENGTH and
+    METADATA_MAX_VALUE_LENGTH."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -491,7 +507,7 @@ def clean_message_create(body: Any, prefix: str = "") -> dict[str, Any]:
     """Return the stored fields of a new message (role, content, attachments, metadata)."""
     require_object(body, prefix or "body")
     reject_unknown_fields(body, ("role", "content", "attachments", "metadata"), prefix)
-    role = check_choice(require_field(body, "role", prefix), ROLES, path(prefix, "role"))
+    role = check_choice(require_field(body, "role", prefix), THREADS_ROLES, path(prefix, "role"))
     content = clean_content(require_field(body, "content", prefix), path(prefix, "content"))
     return {
         "role": role,
@@ -545,8 +561,6 @@ def clean_message_update(body: Any) -> dict[str, Any]:
 # that only a run could set are present. These rules take that shape and reuse
 # the request rules wherever the two agree.
 
-ID_MAX_LENGTH = 64
-INCOMPLETE_REASONS = ("content_filter", "max_tokens", "run_cancelled", "run_expired", "run_failed")
 STORED_PART_TYPES = ("text", "image_file", "image_url", "refusal")
 ANNOTATION_TYPES = ("file_citation", "file_path")
 THREAD_FIELDS = ("id", "object", "created_at", "tool_resources", "metadata")
@@ -569,7 +583,7 @@ def require_non_negative_integer(value: Any, param: str) -> int:
 
 
 def clean_object_id(value: Any, prefix: str, param: str) -> str:
-    """An ID as stored: the type's prefix, and at most 64 characters in all."""
+    """An ID as stored: the type's prefix, and at most ID_MAX_LENGTH characters in all."""
     object_id = check_id(require_string(value, param), prefix, param)
     if len(object_id) > ID_MAX_LENGTH:
         raise ValidationError(
@@ -691,7 +705,7 @@ def clean_stored_thread(body: Any, prefix: str = "") -> dict[str, Any]:
     """Return a thread object's stored fields, ``created_at`` in Unix seconds."""
     require_object(body, prefix or "body")
     reject_unknown_fields(body, THREAD_FIELDS, prefix)
-    check_object_type(body, "thread", prefix)
+    check_object_type(body, THREAD_OBJECT, prefix)
     return {
         "public_id": clean_object_id(
             require_field(body, "id", prefix), THREAD_PREFIX, path(prefix, "id")
@@ -710,7 +724,7 @@ def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
     """Return a message object's stored fields and its ``thread_id``; times in Unix seconds."""
     require_object(body, prefix or "body")
     reject_unknown_fields(body, MESSAGE_FIELDS, prefix)
-    check_object_type(body, "thread.message", prefix)
+    check_object_type(body, MESSAGE_OBJECT, prefix)
 
     def field(name: str) -> Any:
         return require_field(body, name, prefix)
@@ -719,7 +733,7 @@ def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
         "public_id": clean_object_id(field("id"), MESSAGE_PREFIX, path(prefix, "id")),
         "thread_id": clean_object_id(field("thread_id"), THREAD_PREFIX, path(prefix, "thread_id")),
         "created_at": clean_timestamp(field("created_at"), path(prefix, "created_at")),
-        "role": check_choice(field("role"), ROLES, path(prefix, "role")),
+        "role": check_choice(field("role"), THREADS_ROLES, path(prefix, "role")),
         "content": clean_stored_content(field("content"), path(prefix, "content")),
         "status": check_choice(field("status"), STATUSES, path(prefix, "status")),
         "incomplete_details": clean_incomplete_details(
@@ -750,7 +764,7 @@ def clean_stored_message(body: Any, prefix: str = "") -> dict[str, Any]:
 # is held to MAX_ITEM_SIZE once it has its stored form.
 
 MAX_ITEMS_PER_REQUEST = 20
-ITEM_ID_PATTERN = re.compile(r"[a-z]+_[A-Za-z0-9]+")
+ITEM_ID_PATTERN = re.compile(PREFIX_PATTERN + re.escape(SEPARATOR) + ALPHABET_PATTERN + "+")
 CONVERSATION_PART_FIELDS = {
     "input_text": ("text", "prompt_cache_breakpoint"),
     "output_text": ("text", "annotations", "logprobs"),
@@ -935,7 +949,7 @@ def clean_conversation_content(value: Any, role: str, param: str) -> list[dict]:
         if not value:
             raise empty_content(param)
         check_text_limit(len(value), param)
-        if role == "assistant":
+        if role == Role.ASSISTANT:
             return [{"type": "output_text", "text": value, "annotations": [], "logprobs": []}]
         return [{"type": "input_text", "text": value}]
     if not isinstance(value, list):
@@ -954,7 +968,7 @@ def clean_item_id(value: Any, prefix: str, param: str) -> str:
     item_id = clean_object_id(value, prefix, param)
     if not ITEM_ID_PATTERN.fullmatch(item_id):
         raise ValidationError(
-            f"Invalid '{param}': '{item_id}'. Expected an ID that begins with '{prefix}_' "
+            f"Invalid '{param}': '{item_id}'. Expected an ID that begins with '{id_start(prefix)}' "
             "followed by letters and digits.",
             param,
             "invalid_value",
@@ -989,8 +1003,8 @@ def clean_item(value: Any, param: str) -> dict[str, Any]:
     ``item`` (its Conversations form, ``id`` None until it has one), and ``role``,
     ``content``, ``status`` for a message."""
     body = require_object(value, param)
-    kind = require_string(body.get("type", "message"), path(param, "type"))
-    if kind not in ITEM_TYPES and kind != "message":
+    kind = require_string(body.get("type", MESSAGE), path(param, "type"))
+    if kind not in ITEM_TYPE_NAMES:
         raise ValidationError(
             f"Invalid '{path(param, 'type')}': '{kind}' is not an item type we know.",
             path(param, "type"),
@@ -1000,10 +1014,10 @@ def clean_item(value: Any, param: str) -> dict[str, Any]:
     public_id = None
     if body.get("id") is not None:
         public_id = clean_item_id(body["id"], spec.prefix, path(param, "id"))
-    if kind == "message":
+    if kind == MESSAGE:
         reject_unknown_fields(body, ("type", "id", "role", "content", "status"), param)
         status = body.get("status")
-        status = "completed" if status is None else check_choice(
+        status = MessageStatus.COMPLETED if status is None else check_choice(
             status, STATUSES, path(param, "status")
         )
         role = check_choice(require_field(body, "role", param), ITEM_ROLES, path(param, "role"))
@@ -1021,13 +1035,14 @@ def clean_item(value: Any, param: str) -> dict[str, Any]:
     )
     item = {"id": public_id, "type": kind, **fields}
     if spec.has_status and item.get("status") is None:
-        item["status"] = "completed"
+        item["status"] = MessageStatus.COMPLETED
     check_item_size(item, param)
     return {"public_id": public_id, "type": kind, "item": item}
 
 
 def clean_items(value: Any, param: str = "items", *, required: bool) -> list[dict[str, Any]]:
-    """1 to 20 items (0 allowed where ``items`` is optional), each cleaned, IDs distinct."""
+    """1 to MAX_ITEMS_PER_REQUEST items (0 allowed where ``items`` is optional), each cleaned,
+    IDs distinct."""
     if value is None and not required:
         return []
     items = require_list(value, param, max_length=MAX_ITEMS_PER_REQUEST)
@@ -1092,13 +1107,6 @@ def clean_stored_item(value: Any, param: str = "") -> dict[str, Any]:
             path(param, "id"),
             "missing_required_parameter",
         )
-    if len(item["public_id"]) > ID_MAX_LENGTH:
-        raise ValidationError(
-            f"Invalid '{path(param, 'id')}': the ID is {len(item['public_id'])} characters "
-            f"long; IDs may have at most {ID_MAX_LENGTH}.",
-            path(param, "id"),
-            "string_above_max_length",
-        )
     return item
 
 
@@ -1106,7 +1114,9 @@ def clean_item_record(body: Any, prefix: str = "") -> dict[str, Any]:
     """Return an item line's ``thread_id``, ``created_at`` (Unix seconds) and cleaned ``item``."""
     require_object(body, prefix or "body")
     reject_unknown_fields(body, ITEM_RECORD_FIELDS, prefix)
-    check_choice(require_field(body, "object", prefix), ("thread.item",), path(prefix, "object"))
+    check_choice(
+        require_field(body, "object", prefix), (ITEM_RECORD_OBJECT,), path(prefix, "object")
+    )
     return {
         "thread_id": clean_object_id(
             require_field(body, "thread_id", prefix), THREAD_PREFIX, path(prefix, "thread_id")
@@ -1124,7 +1134,7 @@ def clean_message_item(value: Any, message: dict[str, Any], prefix: str = "") ->
     param = path(prefix, "item")
     item = clean_stored_item(value, param)
     found = {"type": item["type"], "id": item["public_id"], "role": item.get("role")}
-    for name, expected in (("type", "message"), ("id", message["public_id"]),
+    for name, expected in (("type", MESSAGE), ("id", message["public_id"]),
                            ("role", message["role"])):
         if found[name] != expected:
             raise ValidationError(

@@ -31,6 +31,7 @@ from .deletion import delete_message, delete_thread
 from .exceptions import APIError, BadRequest, NotFound, exception_handler
 from .filters import FilterBackend, MessageFilter
 from .idempotency import IdempotencyPolicy, Replay
+from .items import MESSAGE_OBJECT, THREAD_OBJECT
 from .models import Message, Thread, Tombstone
 from .pagination import (
     CursorPagination,
@@ -471,7 +472,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
             thread = self.get_thread(for_update=True)
             delete_thread(thread)
             self.notify(signals.thread_deleted, thread)
-            return self.respond(deleted_object(thread_id, "thread"))
+            return self.respond(deleted_object(thread_id, THREAD_OBJECT))
 
 
 class MessageViewSet(ThreadsAPIViewSet):
@@ -584,4 +585,4 @@ class MessageViewSet(ThreadsAPIViewSet):
             message = self.get_message(thread)
             delete_message(thread, message)
             self.notify(signals.message_deleted, message)
-            return self.respond(deleted_object(message.public_id, "thread.message"))
+            return self.respond(deleted_object(message.public_id, MESSAGE_OBJECT))

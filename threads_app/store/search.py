@@ -13,14 +13,23 @@ import re
 import orjson
 from django.db.models import Exists, OuterRef, Q
 
-from ..ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX
-from ..items import CONVERSATION_PREFIX
-from ..items import thread_id as conversation_thread_id
+from ..ids import (
+    ALPHABET,
+    CONVERSATION_PREFIX,
+    PREFIX_PATTERN,
+    RANDOM_LENGTH,
+    SEPARATOR,
+    THREAD_PREFIX,
+    id_start,
+)
+from ..ids import thread_id as conversation_thread_id
 from ..models import Message, Thread
 from .database import read_alias
 
 # An object ID as ours are made: a type prefix, "_" and the random part (ids.py).
-OBJECT_ID = re.compile(rf"[a-z]+_[{re.escape(ALPHABET)}]{{{RANDOM_LENGTH}}}")
+OBJECT_ID = re.compile(
+    rf"{PREFIX_PATTERN}{re.escape(SEPARATOR)}[{re.escape(ALPHABET)}]{{{RANDOM_LENGTH}}}"
+)
 
 
 def is_object_id(term: str) -> bool:
@@ -32,9 +41,9 @@ def search_thread_id(term: str) -> str | None:
     """The thread a thread or conversation ID names, if ``term`` is one."""
     if not is_object_id(term):
         return None
-    if term.startswith(THREAD_PREFIX + "_"):
+    if term.startswith(id_start(THREAD_PREFIX)):
         return term
-    if term.startswith(CONVERSATION_PREFIX):
+    if term.startswith(id_start(CONVERSATION_PREFIX)):
         return conversation_thread_id(term)
     return None
 

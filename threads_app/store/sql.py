@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ..items import THREADS_ROLES
+from ..items import MESSAGE, THREADS_ROLES
 from ..models import APIKey, Message, Thread
 from .database import sql_dialect
 
@@ -90,7 +90,7 @@ class Names:
         """The rows a Threads client sees (``IN_THREADS_VIEW``), as migration 0006's index reads."""
         roles = ", ".join(literal(role) for role in THREADS_ROLES)
         return (f"{self.column(Message, 'role', alias)} IN ({roles}) "
-                f"AND {self.column(Message, 'type', alias)} = {literal('message')}")
+                f"AND {self.column(Message, 'type', alias)} = {literal(MESSAGE)}")
 
 
 def literal(value: str) -> str:

@@ -32,6 +32,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from ..items import MESSAGE, Role
 from ..models import Message, Thread
 from .database import read_alias, write_alias
 from .search import is_item_id, text_condition
@@ -131,7 +132,7 @@ def listed_threads(
     alias = read_alias()
     messages = Message.objects.filter(thread=OuterRef("pk")).order_by()
     count = messages.values("thread").annotate(n=Count("*")).values("n")
-    first_user = messages.filter(type="message", role="user").order_by("seq")
+    first_user = messages.filter(type=MESSAGE, role=Role.USER).order_by("seq")
     # A thread past the limit is not counted (None): its count would read it all.
     past_limit = Exists(messages[count_limit:])
     columns = {

@@ -5,8 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from threads_app import store, validation
-from threads_app.ids import THREAD_PREFIX
-from threads_app.items import CONVERSATION_PREFIX, thread_id
+from threads_app.ids import CONVERSATION_PREFIX, THREAD_PREFIX, id_start, thread_id
 from threads_app.transfer import (
     ImportCounts,
     PlainStream,
@@ -39,7 +38,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--thread",
             metavar="ID",
-            help="Thread (thread_… or conv_…) of the conversation items that name none, "
+            help=f"Thread ({id_start(THREAD_PREFIX)}… or {id_start(CONVERSATION_PREFIX)}…) of "
+            "the conversation items that name none, "
             "as the SDK gives them; with --owner, created if it does not exist.",
         )
         parser.add_argument(
@@ -60,7 +60,7 @@ class Command(BaseCommand):
         thread = None
         if options["thread"] is not None:
             thread = options["thread"]
-            if thread.startswith(CONVERSATION_PREFIX):
+            if thread.startswith(id_start(CONVERSATION_PREFIX)):
                 thread = thread_id(thread)
             try:
                 validation.clean_object_id(thread, THREAD_PREFIX, "--thread")
