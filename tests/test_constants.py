@@ -16,7 +16,6 @@ import pytest
 from django.db import connection
 
 from threads_app import items, validation
-from threads_app.admin import OBJECT_ID, is_item_id, search_thread_id
 from threads_app.forms import MessageForm
 from threads_app.idempotency import IdempotencyPolicy
 from threads_app.ids import (
@@ -43,6 +42,7 @@ from threads_app.items import (
 )
 from threads_app.models import IN_THREADS_VIEW, IdempotencyRecord, Message, Thread, Tombstone
 from threads_app.pagination import MessagePagination, ThreadPagination
+from threads_app.store.search import OBJECT_ID, is_item_id, search_thread_id
 from threads_app.store.sql import Names
 from threads_app.transfer import row_record
 
