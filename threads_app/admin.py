@@ -75,8 +75,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator, capfirst, smart_split, unescape_string_literal
 
-from . import signals, trail, validation
-from .deletion import delete_message, delete_thread
+from . import signals, store, trail, validation
 from .forms import APIKeyForm, MessageForm, ThreadForm
 from .ids import ALPHABET, RANDOM_LENGTH, THREAD_PREFIX
 from .items import CONVERSATION_PREFIX, ITEM_TYPES, THREADS_ROLES, item_object, threads_part
@@ -974,16 +973,12 @@ class ThreadAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Thread) -> None:
         with transaction.atomic():
-            thread = lock_thread(obj.pk)
-            delete_thread(thread)
-            notify(signals.thread_deleted, thread, request)
+            store.delete_thread(lock_thread(obj.pk), request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
             for pk in queryset.order_by("pk").values_list("pk", flat=True):
-                thread = lock_thread(pk)
-                delete_thread(thread)
-                notify(signals.thread_deleted, thread, request)
+                store.delete_thread(lock_thread(pk), request=request)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         """Summarize, rather than list, the messages that go with the threads.
@@ -1217,8 +1212,7 @@ class MessageAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
         with transaction.atomic():
-            delete_message(lock_thread(obj.thread_id), obj)
-            notify(signals.message_deleted, obj, request)
+            store.delete_message(lock_thread(obj.thread_id), obj, request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with transaction.atomic():
@@ -1226,8 +1220,7 @@ class MessageAdmin(admin.ModelAdmin):
             for message in queryset.order_by("thread_id", "seq"):
                 if message.thread_id not in threads:
                     threads[message.thread_id] = lock_thread(message.thread_id)
-                delete_message(threads[message.thread_id], message)
-                notify(signals.message_deleted, message, request)
+                store.delete_message(threads[message.thread_id], message, request=request)
 
     def thread_url(self, request: HttpRequest, obj: Message) -> str | None:
         """The transcript page that marks the message (``message=``), scrolled to it."""

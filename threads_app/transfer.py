@@ -37,10 +37,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import validation
-from .conversations import item_row
 from .items import THREADS_ROLES, item_object
 from .models import Message, Thread
 from .representation import message_object, thread_object, unix_seconds
+from .store.items import item_row
 
 # The media type the admin serves an export as: JSON Lines, one object a line.
 EXPORT_CONTENT_TYPE = "application/jsonl"
