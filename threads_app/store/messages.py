@@ -251,10 +251,16 @@ def update_message(message: Message, changes: dict[str, Any], request: Any = Non
     """Write ``changes`` into ``message``, its thread locked; as ``threads.update_thread``."""
     if not changes:
         return
-    for name, value in validation.apply_patches(changes, message).items():
+    values = validation.apply_patches(changes, message)
+    for name, value in values.items():
         setattr(message, name, value)
     with atomic(savepoint=False):
-        message.save(using=write_alias(), update_fields=list(changes))
+        # Led by its thread, as every query of a message is (``Model.save()`` would
+        # find the row by its key alone); like the insert, it sends no ``post_save``.
+        row = Message.objects.using(write_alias()).filter(
+            thread=message.thread_id, seq=message.seq
+        )
+        row.update(**values)
         send_on_commit(signals.message_updated, message, request)
 
 
