@@ -24,7 +24,7 @@ def database_from_url(url: str | None, default_sqlite_path: Path) -> dict[str, A
     if config["ENGINE"] == "django.db.backends.postgresql":
         # Parameters bound on the server (Django's server_side_binding), which lets
         # psycopg prepare a statement once it has run this often: the app's hot
-        # statements (threads_app/store.py) are then planned once per connection,
+        # statements (threads_app/store/) are then planned once per connection,
         # not on every request. Prepared statements do not survive a pooler in
         # transaction mode (PgBouncer); DATABASE_PREPARE_THRESHOLD=0 turns both off.
         threshold = int(os.environ.get("DATABASE_PREPARE_THRESHOLD", "5")) or None

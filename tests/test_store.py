@@ -1,6 +1,7 @@
 """The store's SQL runs where a host's Django expects it: on the routed database, watched."""
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -8,7 +9,7 @@ import openai
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connections
+from django.db import connection, connections
 from django.test import Client
 
 from threads_app import signals
@@ -191,3 +192,109 @@ def test_a_host_execute_wrapper_sees_every_query(sdk, recorded):
     assert [len(listed), len(retrieved), len(created), len(thread_retrieved)] == [1, 1, 1, 1]
     assert "threads_app_message" in listed[0] and "threads_app_apikey" in listed[0]
     assert created[0].startswith("WITH") and "INSERT INTO" in created[0]
+
+
+FUNCTION_CALL = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}
+
+
+def list_threads(sdk: openai.OpenAI, **params) -> dict:
+    """``GET /threads``, which OpenAI never had and the SDK has no method for."""
+    return sdk.get("threads", cast_to=object, options={"params": params})
+
+
+@pytest.mark.django_db(databases=["default", "second"], transaction=True)
+def test_every_door_follows_the_host_router(live_server, settings, recorded):
+    """The thread list, the writes under a thread's lock, the deletions and their
+    tombstones, the run filter and the Conversations endpoints run on the routed
+    database too, the checks of an empty page and of a cursor that names nothing
+    included."""
+    settings.DATABASE_ROUTERS = [f"{__name__}.SecondDatabaseRouter"]
+    user = get_user_model().objects.create_user("routed")
+    secret = APIKey.generate(user)[1]
+    with openai.OpenAI(api_key=secret, base_url=mount_url(live_server), max_retries=0) as sdk:
+        threads = [sdk.beta.threads.create(metadata={"n": str(n)}) for n in range(3)]
+        sdk.beta.threads.update(threads[1].id, metadata={"m": "1"})
+        sdk.beta.threads.delete(threads[1].id)
+        listed = list_threads(sdk, order="asc", after=threads[1].id)  # a tombstone's place
+        assert [t["id"] for t in listed["data"]] == [threads[2].id]
+        assert list_threads(sdk, order="asc", after=threads[2].id)["data"] == []
+        with pytest.raises(openai.BadRequestError):
+            list_threads(sdk, after="thread_" + "x" * 24)
+
+        thread = threads[0]
+        kept, gone = (sdk.beta.threads.messages.create(thread.id, role="user", content=text)
+                      for text in ("kept", "gone"))
+        sdk.beta.threads.messages.update(kept.id, thread_id=thread.id, metadata={"k": "v"})
+        sdk.beta.threads.messages.delete(gone.id, thread_id=thread.id)
+        after_gone = sdk.beta.threads.messages.list(thread.id, order="asc", after=gone.id)
+        assert after_gone.data == []
+        assert sdk.beta.threads.messages.list(thread.id, run_id="run_none").data == []
+
+        conversation = sdk.conversations.create(items=[{"role": "user", "content": "hi"}])
+        sdk.conversations.update(conversation.id, metadata={"c": "1"})
+        assert sdk.conversations.retrieve(conversation.id).metadata == {"c": "1"}
+        call = sdk.conversations.items.create(conversation.id, items=[FUNCTION_CALL]).data[0]
+        assert sdk.conversations.items.retrieve(call.id, conversation_id=conversation.id).id == \
+            call.id
+        items = sdk.conversations.items.list(conversation.id, order="asc")
+        assert [i.type for i in items.data] == ["message", "function_call"]
+        sdk.conversations.items.delete(call.id, conversation_id=conversation.id)
+        assert sdk.conversations.items.list(conversation.id, order="asc", after=call.id).data == []
+        with pytest.raises(openai.BadRequestError):
+            sdk.conversations.items.list(conversation.id, after="fc_" + "x" * 24)
+        sdk.conversations.delete(conversation.id)
+
+    assert [q for q in recorded if q[0] != "second"] == []
+    assert Thread.objects.using("second").count() == 2
+    assert Message.objects.using("second").filter(thread__public_id=thread.id).count() == 1
+    assert Tombstone.objects.using("second").count() == 3  # two threads, one message
+    for model in (Thread, Message, Tombstone):
+        assert not model.objects.using("default").exists()
+
+
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+def tables(statements: list[str]) -> list[str]:
+    """The app's tables each statement names, in the order they first appear in it."""
+    return [",".join(dict.fromkeys(re.findall(r"threads_app_[a-z]+", sql)))
+            for sql in statements]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_host_execute_wrapper_sees_every_query_of_the_cooler_paths(sdk, recorded):
+    """Whatever the store runs as the ORM or as SQL of its own reaches the host's wrapper;
+    these are all the statements of each request (a remembered key is confirmed first)."""
+    thread = sdk.beta.threads.create(messages=[{"role": "user", "content": "first"}])
+    newer = sdk.beta.threads.create()
+    message = sdk.beta.threads.messages.list(thread.id).data[0]
+    conversation = "conv_" + thread.id.removeprefix("thread_")
+
+    def statements(call) -> list[str]:
+        recorded.clear()
+        call()
+        return [sql for _, sql in recorded if not sql.upper().startswith(TRANSACTION_CONTROL)]
+
+    key, thread_table = "threads_app_apikey", "threads_app_thread"
+    messages, tombstones = "threads_app_message", "threads_app_tombstone"
+    assert tables(statements(lambda: list_threads(sdk, after=newer.id))) == [
+        key, f"{thread_table},{tombstones}"]
+    created = statements(lambda: sdk.conversations.items.create(conversation,
+                                                                items=[FUNCTION_CALL]))
+    assert tables(created) == [key, thread_table, messages]
+    assert created[2].startswith("INSERT")
+    listed = statements(lambda: sdk.conversations.items.list(conversation, order="asc",
+                                                             after=message.id))
+    # The thread, the sizes (the cursor found inside that query), the rows that fit.
+    assert tables(listed) == [key, thread_table, f"{messages},{tombstones}", messages]
+    updated = statements(lambda: sdk.beta.threads.messages.update(
+        message.id, thread_id=thread.id, metadata={"k": "v"}))
+    assert tables(updated) == [key, thread_table, messages, messages]
+    assert "FOR UPDATE" in updated[1] or connection.vendor == "sqlite"
+    # Led by the thread, as every query of a message is.
+    assert updated[3].startswith("UPDATE") and "thread_id" in updated[3].split(" WHERE ")[1]
+    deleted = statements(lambda: sdk.beta.threads.messages.delete(message.id,
+                                                                  thread_id=thread.id))
+    assert tables(deleted) == [key, thread_table, messages, tombstones, messages]
+    assert deleted[3].startswith("INSERT") and deleted[4].startswith("DELETE")
+    assert "thread_id" in deleted[4].split(" WHERE ")[1]

@@ -218,18 +218,6 @@ def snippet(text: str, terms: list[str], context: int) -> SafeString:
     return mark_safe("".join(pieces))  # noqa: S308 (each piece is escaped above)
 
 
-def notify(signal: Any, instance: Thread | Message, request: HttpRequest) -> None:
-    """Send one of the API's signals once the transaction commits, as the API does.
-
-    Hosts connect to them to follow every change (a search index, say), and a
-    change made here is as real as one made through the API.
-    """
-    name = "thread" if isinstance(instance, Thread) else "message"
-    store.on_commit(
-        lambda: signal.send(sender=type(instance), **{name: instance}, request=request)
-    )
-
-
 def registered_admin(site: admin.AdminSite, model: type) -> admin.ModelAdmin | None:
     """The site's admin of ``model``, or None where the host has not registered one."""
     try:
@@ -826,20 +814,20 @@ class ThreadAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Thread, form: Any, change: bool) -> None:
         with store.atomic():
             store.staff.save_thread(obj, change)
-            notify(signals.thread_updated if change else signals.thread_created, obj, request)
+            # Hosts follow every change through the app's signals (a search index,
+            # say), and a change made here is as real as one made through the API.
+            store.send_on_commit(
+                signals.thread_updated if change else signals.thread_created, obj, request
+            )
 
     def delete_model(self, request: HttpRequest, obj: Thread) -> None:
         with store.atomic():
-            thread = store.lock_thread(obj.pk)
-            store.delete_thread(thread)
-            notify(signals.thread_deleted, thread, request)
+            store.delete_thread(store.staff.lock_thread_by_key(obj.pk), request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with store.atomic():
             for pk in store.staff.keys_in_order(queryset):
-                thread = store.lock_thread(pk)
-                store.delete_thread(thread)
-                notify(signals.thread_deleted, thread, request)
+                store.delete_thread(store.staff.lock_thread_by_key(pk), request=request)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         """Summarize, rather than list, the messages that go with the threads.
@@ -1052,16 +1040,17 @@ class MessageAdmin(admin.ModelAdmin):
         # only the parts that changed are rebuilt there.
         with store.atomic():
             store.staff.save_message(obj, change)
-            notify(signals.message_updated if change else signals.message_created, obj, request)
+            store.send_on_commit(
+                signals.message_updated if change else signals.message_created, obj, request
+            )
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
         # Where it stood, for the page the deletion returns to (response_delete);
         # its key is gone once it is deleted.
         position = obj.seq
         with store.atomic():
-            thread = store.lock_thread(obj.thread_id)
-            store.delete_message(thread, obj)
-            notify(signals.message_deleted, obj, request)
+            thread = store.staff.lock_thread_by_key(obj.thread_id)
+            store.delete_message(thread, obj, request=request)
         setattr(request, DELETED_FROM, (thread, position))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -1069,9 +1058,8 @@ class MessageAdmin(admin.ModelAdmin):
             threads: dict[int, Thread] = {}
             for message in store.staff.in_thread_order(queryset):
                 if message.thread_id not in threads:
-                    threads[message.thread_id] = store.lock_thread(message.thread_id)
-                store.delete_message(threads[message.thread_id], message)
-                notify(signals.message_deleted, message, request)
+                    threads[message.thread_id] = store.staff.lock_thread_by_key(message.thread_id)
+                store.delete_message(threads[message.thread_id], message, request=request)
 
     def thread_url(self, request: HttpRequest, obj: Message) -> str | None:
         """The transcript page that marks the message (``message=``), scrolled to it."""

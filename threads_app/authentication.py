@@ -5,9 +5,9 @@ cost above the floor (460,000 of 1.4 million instructions; callgrind, bench/).
 A worker process therefore remembers the keys it has found, for
 ``API_KEY_CACHE_SECONDS``. A remembered key is *unconfirmed*: it may have been
 revoked, or its user deactivated, since. Before the request answers, the key
-is confirmed, either inside the query the view runs anyway (with
-:func:`usable_key` as one more condition; see ``ThreadsAPIViewSet``) or by
-:func:`confirm_key` on its own. A revoked key is thus refused on the very next
+is confirmed, either inside the query the view runs anyway (the store's
+statements take the key as one more condition; see ``ThreadsAPIViewSet``) or
+by :func:`confirm_key` on its own. A revoked key is thus refused on the very next
 request; only the user object a request carries may be that many seconds old.
 """
 
@@ -15,7 +15,6 @@ import hmac
 import time
 from datetime import timedelta
 
-from django.db.models import Exists
 from django.utils import timezone
 from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.authentication import BaseAuthentication
@@ -123,11 +122,6 @@ class APIKeyAuthentication(BaseAuthentication):
 def unconfirmed_key(request) -> APIKey | None:
     """The remembered key ``request`` was authenticated with, while it is unconfirmed."""
     return getattr(request, UNCONFIRMED, None)
-
-
-def usable_key(pk: int) -> Exists:
-    """A condition that holds while the key ``pk`` authenticates: what confirms it in a query."""
-    return store.keys.usable_key_condition(pk)
 
 
 def key_confirmed(request) -> None:

@@ -35,7 +35,6 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from . import store, validation
-from .conversations import item_row
 from .items import (
     ITEM_RECORD_OBJECT,
     LIST_OBJECT,
@@ -46,6 +45,7 @@ from .items import (
 )
 from .models import Message, Thread
 from .representation import message_object, thread_object, unix_seconds
+from .store.items import item_row
 
 # The media type the admin serves an export as: JSON Lines, one object a line.
 EXPORT_CONTENT_TYPE = "application/jsonl"

@@ -6,9 +6,7 @@ from contextlib import ExitStack
 from functools import cache
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.db import DatabaseError
-from django.db.models import QuerySet, Subquery
 from django.db.transaction import TransactionManagementError
 from django.http import HttpResponse
 from django.utils import timezone
@@ -19,34 +17,20 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from . import signals, store, validation
-from .authentication import (
-    confirm_key,
-    key_confirmed,
-    unconfirmed_key,
-    usable_key,
-)
+from . import store, validation
+from .authentication import confirm_key, key_confirmed, unconfirmed_key
 from .conf import app_settings
-from .deletion import delete_message, delete_thread
 from .exceptions import APIError, BadRequest, NotFound, exception_handler
 from .filters import FilterBackend, MessageFilter
 from .idempotency import IdempotencyPolicy, Replay
 from .items import MESSAGE_OBJECT, THREAD_OBJECT
-from .models import Message, Thread, Tombstone
-from .pagination import (
-    CursorPagination,
-    InPartition,
-    MessagePagination,
-    PageRequest,
-    ThreadPagination,
-    cursor_subquery,
-)
+from .models import Message, Thread
+from .pagination import CursorPagination, MessagePagination, PageRequest, ThreadPagination
 from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer, RenderedResponse
 from .representation import (
     deleted_object,
     message_object,
     message_object_from_row,
-    message_rows,
     thread_object,
     thread_object_from_row,
     unix_seconds,
@@ -195,13 +179,6 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         api_key = unconfirmed_key(self.request)
         return None if api_key is None else api_key.pk
 
-    def notify(self, signal: Any, instance: Thread | Message) -> None:
-        """Send ``signal`` once the current transaction commits."""
-        name = "thread" if isinstance(instance, Thread) else "message"
-        store.on_commit(
-            lambda: signal.send(sender=type(instance), **{name: instance}, request=self.request)
-        )
-
     def get_idempotency_policy(self) -> IdempotencyPolicy:
         return self.idempotency_policy_class()
 
@@ -269,10 +246,12 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     def get_paginator(self) -> CursorPagination:
         return self.pagination_class()
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+    def get_filters(self) -> dict[str, Any]:
+        """The values of the list's filters the query string gives, validated."""
+        values: dict[str, Any] = {}
         for backend in self.filter_backends:
-            queryset = backend().filter_queryset(self.request, queryset, self)
-        return queryset
+            values.update(backend().get_filter_values(self.request, self))
+        return values
 
     def get_body(self) -> dict[str, Any]:
         body = self.request.data
@@ -283,63 +262,59 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
     def get_thread_id(self) -> str:
         return validation.check_thread_id(self.kwargs["thread_id"])
 
+    def thread_not_found(self) -> NotFound:
+        return NotFound(f"No thread found with id '{self.get_thread_id()}'.")
+
     def get_thread(self, *, for_update: bool = False) -> Thread:
         """The caller's thread named in the path; another owner's is as good as missing.
 
-        ``for_update`` locks its row (PostgreSQL), which serializes the writes into
-        one thread, so that commit order is list order.
+        ``for_update`` locks its row (see ``store.lock_thread``): call it inside
+        ``store.atomic()``, before anything else the write reads or writes.
         """
         thread_id = self.get_thread_id()
-        queryset = Thread.objects.filter(owner=self.get_owner())
-        if for_update:
-            queryset = queryset.select_for_update()
-        thread = queryset.filter(public_id=thread_id).first()
+        find = store.lock_thread if for_update else store.find_thread
+        thread = find(self.get_owner().pk, thread_id)
         if thread is None:
-            raise NotFound(f"No thread found with id '{thread_id}'.")
+            raise self.thread_not_found()
         return thread
+
+    def check_cursors(self, page_request: PageRequest, position: Callable[[str], Any]) -> None:
+        """400 for the first cursor ``position`` places nowhere: it names no object of the
+        list, now or before (a deleted one keeps its place)."""
+        for param in ("after", "before"):
+            object_id = getattr(page_request, param)
+            if object_id is not None and position(object_id) is None:
+                raise BadRequest(
+                    f"Invalid '{param}': '{object_id}' does not name an object of this list.",
+                    param,
+                    "invalid_cursor",
+                )
 
     def list_page(
         self,
-        live_for: Callable[[Any, str, int | None], QuerySet],
-        container: str,
+        read_page: Callable[[PageRequest, int | None], list],
+        position: Callable[[str], Any],
         to_object: Callable[[Any], dict[str, Any]],
-        select: Callable[[QuerySet], QuerySet] = lambda rows: rows,
         check_container: Callable[[], object] = lambda: None,
-        partition: Callable[[dict[str, Any]], Any] = lambda values: None,
     ) -> HttpResponse:
-        """A page of ``live_for(owner, container, key)`` in one query, cursors resolved inside it.
+        """A page of the store's in one query, cursors resolved inside it.
 
-        A missing container (the query finds its thread itself), a key that no
-        longer holds, and a cursor that names nothing all give an empty page,
-        and so may an invalid parameter here. Only then do we check again, one
-        query at a time in the order of the checks (401 for the key, 404 for the
-        container, then each parameter), so that the answer is the one the
-        first failing check gives. :meth:`page_rows` reads the page.
-        ``partition(values)``: the value (or SQL) of the partition every row has,
-        for the paginator's bounds.
+        ``read_page(page_request, key)`` reads the rows, in the order of the scan;
+        ``key``: the API key it is to confirm, if any. A missing container (the
+        query finds its thread itself), a key that no longer holds, and a cursor
+        that names nothing all give an empty page, and so may an invalid parameter
+        here. Only then do we check again, one query at a time in the order of the
+        checks (401 for the key, 404 for the container, then each parameter, each
+        cursor's ``position``), so that the answer is the one the first failing
+        check gives.
         """
         paginator = self.get_paginator()
-        query = self.request.query_params
-        values = {"owner": self.get_owner().pk, "container": container,
-                  "key": self.get_key_to_confirm(),
-                  "after": query.get("after") or None, "before": query.get("before") or None}
-
-        def build(values: dict[str, Any]) -> QuerySet:
-            live = live_for(values["owner"], values["container"], values["key"])
-            page_request = paginator.get_page_request(
-                self.request,
-                lambda object_id, param: cursor_subquery(live, values["container"], values[param]),
-            )
-            return paginator.page_queryset(
-                select(self.filter_queryset(live)), page_request, partition(values)
-            )
-
         try:
             # The cursors stay IDs: the page's query finds where they stand.
             page_request = paginator.get_page_request(
                 self.request, lambda object_id, param: object_id
             )
-            rows = self.page_rows(page_request, build, values)
+            rows = read_page(page_request, self.get_key_to_confirm())
             page = paginator.page_from_rows(rows, page_request)
         except (APIError, validation.ValidationError):
             page = None
@@ -348,101 +323,36 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         else:
             confirm_key(self.request)
             check_container()
-            live = live_for(values["owner"], container, None)
             page_request = paginator.get_page_request(
-                self.request,
-                lambda object_id, param: cursor_position(live, container, object_id, param),
+                self.request, lambda object_id, param: object_id
             )
+            self.check_cursors(page_request, position)
             if page is None:
-                page = paginator.paginate_queryset(
-                    select(self.filter_queryset(live)), page_request, partition(values)
-                )
+                page = paginator.page_from_rows(read_page(page_request, None), page_request)
         return self.respond(
             paginator.get_paginated_data([to_object(row) for row in page.items], page)
         )
-
-    def page_rows(
-        self, page_request: PageRequest, build: Callable[[dict[str, Any]], QuerySet],
-        values: dict[str, Any],
-    ) -> list:
-        """The rows of a page: ``build(values)``'s, the queryset of the page."""
-        return list(build(values))
-
-
-def owned_threads(owner: Any) -> QuerySet:
-    """``owner``'s threads, the owner found by a subquery as a thread is for its messages.
-
-    See :class:`InPartition`: without it, PostgreSQL may walk the primary key of
-    every thread to fill a page, or fetch all the owner's threads to sort them.
-    """
-    owners = get_user_model().objects.filter(pk=owner).values("pk")
-    return Thread.objects.filter(InPartition("owner_id", owners))
-
-
-def owned_thread(owner: Any, thread_id: str, key: int | None = None) -> QuerySet:
-    """``owner``'s thread ``thread_id``; only while the API key ``key`` holds, if one is given."""
-    # No ordering: it yields one row, and PostgreSQL would sort it all the same.
-    threads = Thread.objects.filter(owner=owner, public_id=thread_id).order_by()
-    return threads if key is None else threads.filter(usable_key(key))
-
-
-def messages_in_thread(owner: Any, thread_id: str, key: int | None = None) -> QuerySet:
-    """The messages of ``owner``'s thread ``thread_id``, which a subquery finds."""
-    threads = owned_thread(owner, thread_id, key)
-    return Message.objects.in_threads_view().filter(
-        InPartition("thread_id", threads.values("seq"))
-    )
-
-
-def cursor_position(live: QuerySet, container: str, object_id: str, param: str) -> int:
-    """Where ``object_id`` stands (or stood, if deleted) among ``live``'s rows."""
-    # One query for both places; the default ordering has no place in a UNION.
-    live_position = live.filter(public_id=object_id).order_by().values_list("seq", flat=True)
-    dead_position = Tombstone.objects.filter(public_id=object_id, container=container)
-    positions = live_position.union(dead_position.order_by().values_list("seq", flat=True))
-    position = next(iter(positions), None)
-    if position is None:
-        raise BadRequest(
-            f"Invalid '{param}': '{object_id}' does not name an object of this list.",
-            param,
-            "invalid_cursor",
-        )
-    return position
 
 
 class ThreadViewSet(ThreadsAPIViewSet):
     pagination_class = ThreadPagination
     key_confirming_actions = frozenset({"retrieve"})
 
-    def get_queryset(self) -> QuerySet:
-        return owned_threads(self.get_owner().pk)
-
     def list(self, request: Request) -> HttpResponse:
-        container = Tombstone.owner_container(self.get_owner().pk)
+        owner = self.get_owner().pk
         return self.list_page(
-            lambda owner, _, key: self.get_queryset(), container, thread_object,
-            partition=lambda values: values["owner"],
+            lambda page_request, key: store.thread_page(owner, page_request),
+            lambda thread_id: store.thread_position(owner, thread_id),
+            thread_object_from_row,
         )
 
     def create(self, request: Request) -> HttpResponse:
         fields = validation.clean_thread_create(self.get_body())
         with store.atomic():
-            # Under the database's lock where it has one (SQLite's, taken at BEGIN), so that
-            # threads listed in order of creation have their times in that order too.
-            now = timezone.now()
-            thread = Thread.objects.create(
-                owner=self.get_owner(),
-                created_at=now,
-                metadata=fields["metadata"],
-                tool_resources=fields["tool_resources"],
+            thread = store.create_thread(
+                self.get_owner(), fields["metadata"], fields["tool_resources"],
+                fields["messages"], request=request,
             )
-            messages = Message.objects.bulk_create(
-                Message(thread=thread, created_at=now, completed_at=now, **message)
-                for message in fields["messages"]
-            )
-            self.notify(signals.thread_created, thread)
-            for message in messages:
-                self.notify(signals.message_created, message)
             return self.respond(thread_object(thread))
 
     def retrieve(self, request: Request, thread_id: str) -> HttpResponse:
@@ -460,18 +370,12 @@ class ThreadViewSet(ThreadsAPIViewSet):
         changes = validation.clean_thread_update(self.get_body())
         with store.atomic():
             thread = self.get_thread(for_update=True)
-            for name, value in validation.apply_patches(changes, thread).items():
-                setattr(thread, name, value)
-            if changes:
-                thread.save(update_fields=list(changes))
-                self.notify(signals.thread_updated, thread)
+            store.update_thread(thread, changes, request=request)
             return self.respond(thread_object(thread))
 
     def destroy(self, request: Request, thread_id: str) -> HttpResponse:
         with store.atomic():
-            thread = self.get_thread(for_update=True)
-            delete_thread(thread)
-            self.notify(signals.thread_deleted, thread)
+            store.delete_thread(self.get_thread(for_update=True), request=request)
             return self.respond(deleted_object(thread_id, THREAD_OBJECT))
 
 
@@ -485,39 +389,23 @@ class MessageViewSet(ThreadsAPIViewSet):
         return validation.check_message_id(self.kwargs["message_id"])
 
     def get_message(self, thread: Thread) -> Message:
+        """The message named in the path, of ``thread`` (locked: the caller writes)."""
         message_id = self.get_message_id()
-        message = Message.objects.in_threads_view().filter(
-            thread=thread, public_id=message_id
-        ).first()
+        message = store.find_message(thread, message_id, writing=True)
         if message is None:
             raise NotFound(f"No message found with id '{message_id}'.")
         return message
 
-    def page_rows(
-        self, page_request: PageRequest, build: Callable[[dict[str, Any]], QuerySet],
-        values: dict[str, Any],
-    ) -> list:
-        """The store's page; the ORM's where the query string filters it (``run_id``)."""
-        filters = self.filterset_class.base_filters
-        if any(name in self.request.query_params for name in filters):
-            return list(build(values))
-        return store.message_page(
-            values["owner"], values["container"], values["key"], page_request.limit,
-            page_request.ascending, page_request.after, page_request.before,
-            page_request.backwards,
-        )
-
     def list(self, request: Request, thread_id: str) -> HttpResponse:
         thread_id = self.get_thread_id()
+        owner = self.get_owner().pk
         return self.list_page(
-            messages_in_thread,
-            thread_id,
-            lambda row: message_object_from_row(row, thread_id),
-            select=message_rows,
-            check_container=self.get_thread,
-            partition=lambda values: Subquery(
-                owned_thread(values["owner"], values["container"]).values("seq")
+            lambda page_request, key: store.message_page(
+                owner, thread_id, key, page_request, **self.get_filters()
             ),
+            lambda message_id: store.message_position(owner, thread_id, message_id),
+            lambda row: message_object_from_row(row, thread_id),
+            check_container=self.get_thread,
         )
 
     def create(self, request: Request, thread_id: str) -> HttpResponse:
@@ -531,21 +419,16 @@ class MessageViewSet(ThreadsAPIViewSet):
         message = store.new_message({"created_at": now, "completed_at": now, **fields})
         answer = self.respond(message_object(message, thread_id))
         if store.insert_message(
-            message, self.get_owner().pk, thread_id, self.get_key_to_confirm()
+            message, self.get_owner().pk, thread_id, self.get_key_to_confirm(), request=request
         ):
             key_confirmed(request)
-            self.notify(signals.message_created, message)
             if unix_seconds(message.created_at) != unix_seconds(now):
                 answer = self.respond(message_object(message, thread_id))
             return answer
         confirm_key(request)
         with store.atomic():
-            thread = self.get_thread(for_update=True)
-            now = timezone.now()  # under the thread's lock, as the statement above takes it
-            message = Message.objects.create(
-                thread=thread, created_at=now, completed_at=now, **fields
-            )
-            self.notify(signals.message_created, message)
+            thread = self.get_thread(for_update=True)  # a missing thread answers 404
+            message = store.create_message(thread, fields, request=request)
             return self.respond(message_object(message, thread.public_id))
 
     def retrieve(self, request: Request, thread_id: str, message_id: str) -> HttpResponse:
@@ -572,17 +455,12 @@ class MessageViewSet(ThreadsAPIViewSet):
             thread = self.get_thread(for_update=True)
             # The thread's lock covers its messages: every write into a thread takes it first.
             message = self.get_message(thread)
-            for name, value in validation.apply_patches(changes, message).items():
-                setattr(message, name, value)
-            if changes:
-                message.save(update_fields=list(changes))
-                self.notify(signals.message_updated, message)
+            store.update_message(message, changes, request=request)
             return self.respond(message_object(message, thread.public_id))
 
     def destroy(self, request: Request, thread_id: str, message_id: str) -> HttpResponse:
         with store.atomic():
             thread = self.get_thread(for_update=True)
             message = self.get_message(thread)
-            delete_message(thread, message)
-            self.notify(signals.message_deleted, message)
+            store.delete_message(thread, message, request=request)
             return self.respond(deleted_object(message.public_id, MESSAGE_OBJECT))

@@ -3,25 +3,39 @@
 The Threads and Conversations viewsets, the admin, the commands and the
 importer call these functions; none of them builds a query of its own.
 
-    database.py  which database (the host's routers), transactions, running SQL
-    sql.py       quoted names and predicates every statement shares
-    threads.py   an owner's threads
-    messages.py  a thread's messages and items: pages, one, a new one
-    keys.py      whether an API key still holds; what staff do with keys
-    search.py    which threads and messages a term typed in the admin finds
-    staff.py     the admin's lists, a thread's transcript, the admin's saves
-    transfer.py  what the exporter reads and the importer writes
+    database.py     which database (the host's routers), transactions, signals on commit
+    sql.py          quoted names and predicates every statement shares
+    threads.py      an owner's threads: a page, one, one locked, a new one (with its
+                    first messages), a change, a deletion
+    messages.py     a thread's messages in the Threads view: a page (by run too), one,
+                    a new one, a change, a deletion (of any item)
+    items.py        a conversation's items: a page bounded in bytes, one, new ones
+    tombstones.py   where a deleted thread or message stood, for cursors
+    keys.py         whether an API key still holds; what staff do with keys
     idempotency.py  a key's claim and the answer kept for it
+    search.py       which threads and messages a term typed in the admin finds
+    staff.py        the admin's lists, a thread's transcript, the admin's saves
+    transfer.py     what the exporter reads and the importer writes
+
+A page's cursors are IDs, resolved inside the page's own query to where the
+row stands, else where its tombstone says it stood; ``*_position`` answers the
+same for one cursor, for a caller that must tell an empty page from a cursor
+that names nothing. Writes into a thread take its row lock first
+(:func:`lock_thread`, inside :func:`atomic`) and arrange the app's signals
+(signals.py) to be sent once they commit, with the request that made them, or
+None.
 
 The paths every client hits on every turn (a page of messages, a message, a
 thread, a new message, the confirmation of a remembered API key) are SQL of
 our own, one text per shape (:func:`functools.cache`), for SQLite and
 PostgreSQL, the two databases the app runs on: building a query with the ORM
 cost more than SQLite takes to run it (0.5 ms against 0.05 ms for a page of
-20; bench/). Each runs in ``with connections[alias].cursor()`` on the
+20; bench/). So are the pages of threads and of items, which share their
+cursors' SQL. Each runs in ``with connections[alias].cursor()`` on the
 database the routers choose, so ``connection.execute_wrapper``,
 ``connection.queries``, the debug toolbar and Django's error translation all
-see it.
+see it. Cooler paths (locks, changes, deletions, new threads and items) use
+the ORM, on the same databases.
 
 Tables and columns are the models' (``_meta.db_table``, ``field.column``). A
 message is led by its thread in every query, and the Threads view repeats the
@@ -31,17 +45,45 @@ the index covers the query. Rows come back as tuples: timestamps as epoch
 seconds computed by the database, JSON as the text it was stored as.
 """
 
-from ..deletion import delete_message, delete_thread
 from . import idempotency, keys, search, staff, transfer
-from .database import atomic, on_commit, read_alias, register_sqlite_clock, write_alias
+from .database import (
+    atomic,
+    on_commit,
+    read_alias,
+    register_sqlite_clock,
+    send_on_commit,
+    write_alias,
+)
+from .items import create_items, find_item, item_page, item_position, item_row
 from .keys import find_key, key_is_usable
-from .messages import insert_message, message, message_page, new_message
-from .staff import lock_thread
-from .threads import thread
+from .messages import (
+    create_message,
+    delete_message,
+    find_message,
+    insert_message,
+    message,
+    message_page,
+    message_position,
+    new_message,
+    update_message,
+)
+from .threads import (
+    create_thread,
+    delete_thread,
+    find_thread,
+    lock_thread,
+    thread,
+    thread_page,
+    thread_position,
+    update_thread,
+)
 
 __all__ = [
-    "atomic", "delete_message", "delete_thread", "find_key", "idempotency", "insert_message",
-    "key_is_usable", "keys", "lock_thread", "message", "message_page", "new_message",
-    "on_commit", "read_alias", "register_sqlite_clock", "search", "staff", "thread",
-    "transfer", "write_alias",
+    "atomic", "create_items", "create_message", "create_thread", "delete_message",
+    "delete_thread", "find_item", "find_key", "find_message", "find_thread", "idempotency",
+    "insert_message", "item_page", "item_position", "item_row", "key_is_usable", "keys",
+    "lock_thread", "message", "message_page", "message_position", "new_message",
+    "on_commit", "read_alias", "register_sqlite_clock", "search", "send_on_commit", "staff",
+    "thread", "thread_page", "thread_position", "transfer", "update_message", "update_thread",
+    "write_alias",
 ]

@@ -5,9 +5,10 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router, transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
-from ..models import Message
+from ..models import Message, Thread
 
 VENDORS = ("sqlite", "postgresql")
 
@@ -26,15 +27,28 @@ def write_alias() -> str:
     return router.db_for_write(Message)
 
 
-def atomic() -> transaction.Atomic:
+def atomic(savepoint: bool = True) -> transaction.Atomic:
     """A transaction on the database the app's writes go to (``transaction.atomic()`` would
-    open one on the default database, whatever the routers say)."""
-    return transaction.atomic(using=write_alias())
+    open one on the default database, whatever the routers say).
+
+    ``savepoint=False``: inside another, no savepoint of its own (what the store's
+    writes use, so that a caller's transaction costs no more round trips).
+    """
+    return transaction.atomic(using=write_alias(), savepoint=savepoint)
 
 
 def on_commit(func: Callable[[], Any]) -> None:
     """Run ``func`` once the transaction of the app's writes commits."""
     transaction.on_commit(func, using=write_alias())
+
+
+def send_on_commit(signal: Signal, instance: Thread | Message, request: Any) -> None:
+    """Send one of the app's signals (signals.py) about ``instance`` once its write commits.
+
+    ``request``: the API's request, or the admin's; None from a command.
+    """
+    name = "thread" if isinstance(instance, Thread) else "message"
+    on_commit(lambda: signal.send(sender=type(instance), **{name: instance}, request=request))
 
 
 def run(alias: str, sql: str, params: Sequence[Any]) -> list[tuple]:

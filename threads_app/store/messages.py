@@ -1,14 +1,31 @@
-"""Messages (and items) of a thread: its pages, one message, a new one."""
+"""A thread's messages as the Threads API sees them: pages, one, a new one, a change, a deletion.
+
+What the Conversations API sees of the same rows (every item) is items.py's.
+"""
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
-from ..models import Message, Tombstone
-from .database import SQLITE_CLOCK, read_alias, run, sql_dialect, write_alias
+from .. import signals, validation
+from ..models import Message, Thread
+from .database import (
+    SQLITE_CLOCK,
+    atomic,
+    read_alias,
+    run,
+    send_on_commit,
+    sql_dialect,
+    write_alias,
+)
 from .sql import Names, rows_in_seconds, stored_datetime
+from .tombstones import position_sql, record_deleted_message
+
+if TYPE_CHECKING:
+    from ..pagination import PageRequest
 
 # The columns of a message's answer, in the order `message_object_from_row` reads them.
 MESSAGE_COLUMNS = ("public_id", "created_at", "status", "incomplete_details", "completed_at",
@@ -18,40 +35,41 @@ MESSAGE_COLUMNS = ("public_id", "created_at", "status", "incomplete_details", "c
 STAMPED = ("created_at", "completed_at")
 
 
+def message_position_live(names: Names, confirming: bool) -> str:
+    """The ``seq`` of a message of an owner's thread, in the Threads view.
+
+    Parameters: owner, thread ID[, key], message ID.
+    """
+    table = names.table(Message)
+    in_thread = names.in_partition(names.column(Message, "thread", "W0"),
+                                   names.owned_thread("V0", confirming))
+    return (f"SELECT {names.column(Message, 'seq', 'W0')} FROM {table} W0 "
+            f"WHERE {names.threads_view('W0')} AND {in_thread} "
+            f"AND {names.column(Message, 'public_id', 'W0')} = %s")
+
+
 @cache
 def message_page_sql(
     alias: str, vendor: str, use_tz: bool, limit: int, scan_ascending: bool,
-    bounds: tuple[str, ...], confirming: bool,
+    bounds: tuple[str, ...], confirming: bool, by_run: bool = False,
 ) -> str:
     """A page of a thread's messages; ``bounds``: the comparisons ("<", ">") of its cursors.
 
-    Parameters: owner, thread ID[, key]; then for each bound: on PostgreSQL owner and
-    thread ID (the partition of the row comparison), and owner, thread ID[, key],
-    cursor ID, thread ID, cursor ID (where the cursor's message stands, or stood).
+    Parameters: owner, thread ID[, key]; the run ID if ``by_run``; then for each
+    bound: on PostgreSQL owner and thread ID (the partition of the row comparison),
+    and owner, thread ID[, key], cursor ID, thread ID, cursor ID (where the cursor's
+    message stands, or stood).
     """
     names = Names(alias)
     table, seq = names.table(Message), names.column(Message, "seq")
     thread = names.column(Message, "thread")
     conditions = [names.threads_view(),
                   names.in_partition(thread, names.owned_thread("V0", confirming))]
-    for operator in bounds:
-        in_thread = names.in_partition(names.column(Message, "thread", "W0"),
-                                       names.owned_thread("V0", confirming))
-        position = (
-            f"COALESCE((SELECT {names.column(Message, 'seq', 'W0')} FROM {table} W0 "
-            f"WHERE {names.threads_view('W0')} AND {in_thread} "
-            f"AND {names.column(Message, 'public_id', 'W0')} = %s LIMIT 1), "
-            f"(SELECT {names.column(Tombstone, 'seq', 'T0')} FROM {names.table(Tombstone)} T0 "
-            f"WHERE {names.column(Tombstone, 'container', 'T0')} = %s "
-            f"AND {names.column(Tombstone, 'public_id', 'T0')} = %s LIMIT 1))"
-        )
-        if vendor == "postgresql":
-            # A bound on seq alone let the planner read every thread's rows in between
-            # through the primary key, and sort them (35 ms against 0.5 ms).
-            conditions.append(f"({thread}, {seq}) {operator} "
-                              f"(({names.owned_thread('U0', False)}), {position})")
-        else:
-            conditions.append(f"{seq} {operator} {position}")
+    if by_run:
+        conditions.append(f"{names.column(Message, 'run_id')} = %s")
+    position = position_sql(names, message_position_live(names, confirming))
+    conditions += [names.beyond(thread, seq, operator, names.owned_thread("U0", False), position)
+                   for operator in bounds]
     direction = "ASC" if scan_ascending else "DESC"
     return (f"SELECT {names.select(Message, MESSAGE_COLUMNS)} FROM {table} "
             f"WHERE {' AND '.join(conditions)} "
@@ -59,32 +77,49 @@ def message_page_sql(
 
 
 def message_page(
-    owner: Any, thread_id: str, key: int | None, limit: int, ascending: bool,
-    after: str | None, before: str | None, backwards: bool,
+    owner: Any, thread_id: str, key: int | None, page: "PageRequest", run_id: str | None = None,
 ) -> list[tuple]:
     """Up to ``limit + 1`` messages of ``owner``'s thread in the order of the scan.
 
-    ``after`` and ``before`` are message IDs, resolved inside the query to where
+    The cursors of ``page`` are message IDs, resolved inside the query to where
     the message stands (or stood, if deleted); a cursor that names nothing, a
     thread that is not the owner's, or a key (``key``: its primary key, to
-    confirm) that no longer holds give no rows.
+    confirm) that no longer holds give no rows. ``run_id``: only the messages of
+    that run.
     """
     alias = read_alias()
-    follows, precedes = (">", "<") if ascending else ("<", ">")
-    bounds = tuple(operator for cursor, operator in ((after, follows), (before, precedes))
-                   if cursor is not None)
+    follows, precedes = (">", "<") if page.ascending else ("<", ">")
+    cursors = [(cursor, operator) for cursor, operator
+               in ((page.after, follows), (page.before, precedes)) if cursor is not None]
     confirming = key is not None
     vendor = sql_dialect(alias)
-    sql = message_page_sql(alias, vendor, settings.USE_TZ, limit, ascending != backwards,
-                           bounds, confirming)
+    sql = message_page_sql(alias, vendor, settings.USE_TZ, page.limit,
+                           page.ascending != page.backwards,
+                           tuple(operator for _, operator in cursors), confirming,
+                           run_id is not None)
     in_thread = [owner, thread_id, key] if confirming else [owner, thread_id]
     params = list(in_thread)
-    for cursor in (after, before):
-        if cursor is not None:
-            if vendor == "postgresql":
-                params += [owner, thread_id]
-            params += [*in_thread, cursor, thread_id, cursor]
+    if run_id is not None:
+        params.append(run_id)
+    for cursor, _ in cursors:
+        if vendor == "postgresql":
+            params += [owner, thread_id]
+        params += [*in_thread, cursor, thread_id, cursor]
     return rows_in_seconds(run(alias, sql, params), (1, 4, 5))
+
+
+@cache
+def message_position_sql(alias: str, vendor: str) -> str:
+    """Where a message stands or stood. Parameters: owner, thread ID, ID, thread ID, ID."""
+    names = Names(alias)
+    return "SELECT " + position_sql(names, message_position_live(names, False))
+
+
+def message_position(owner: Any, thread_id: str, message_id: str) -> int | None:
+    """Where ``message_id`` stands (or stood) in ``owner``'s thread; None if it never did."""
+    alias = read_alias()
+    params = [owner, thread_id, message_id, thread_id, message_id]
+    return run(alias, message_position_sql(alias, sql_dialect(alias)), params)[0][0]
 
 
 @cache
@@ -106,9 +141,6 @@ def message(owner: Any, thread_id: str, message_id: str, key: int | None) -> tup
     in_thread = [owner, thread_id] if key is None else [owner, thread_id, key]
     rows = rows_in_seconds(run(alias, sql, [*in_thread, message_id]), (1, 4, 5))
     return rows[0] if rows else None
-
-
-
 
 @cache
 def inserted_fields() -> list:
@@ -165,13 +197,16 @@ def new_message(values: dict[str, Any]) -> Message:
     )
 
 
-def insert_message(message: Message, owner: Any, thread_id: str, key: int | None) -> bool:
+def insert_message(
+    message: Message, owner: Any, thread_id: str, key: int | None, request: Any = None,
+) -> bool:
     """Insert ``message`` (of :func:`new_message`) into ``owner``'s thread ``thread_id``.
 
     Sets its key, its thread's and the times it was stamped with. False if there
     is no such thread, or the key ``key`` (its primary key, to confirm) no longer
     holds. Like ``bulk_create``, it sends no ``pre_save`` or ``post_save``: the
-    app's own ``message_created`` is the signal of a new message (signals.py).
+    app's own ``message_created`` is the signal of a new message (signals.py),
+    sent once the insert commits.
     """
     alias = write_alias()
     connection = connections[alias]
@@ -186,4 +221,59 @@ def insert_message(message: Message, owner: Any, thread_id: str, key: int | None
     setattr(message, Message._meta.get_field("thread").attname, thread_seq)
     for name, moment in zip(STAMPED, times, strict=True):
         setattr(message, name, stored_datetime(moment))
+    send_on_commit(signals.message_created, message, request)
     return True
+
+
+def find_message(thread: Thread, message_id: str, writing: bool = False) -> Message | None:
+    """The message ``message_id`` of ``thread`` in the Threads view.
+
+    ``writing``: read where the writes go, as a change under the thread's lock must.
+    """
+    alias = write_alias() if writing else read_alias()
+    messages = Message.objects.using(alias).in_threads_view()
+    return messages.filter(thread=thread, public_id=message_id).first()
+
+
+def create_message(thread: Thread, fields: dict[str, Any], request: Any = None) -> Message:
+    """A new message in ``thread``, locked (``threads.lock_thread``): what
+    :func:`insert_message` does in one statement, as the ORM does it."""
+    with atomic(savepoint=False):
+        now = timezone.now()  # under the thread's lock, as the insert takes it
+        message = Message.objects.db_manager(write_alias()).create(
+            thread=thread, created_at=now, completed_at=now, **fields
+        )
+        send_on_commit(signals.message_created, message, request)
+    return message
+
+
+def update_message(message: Message, changes: dict[str, Any], request: Any = None) -> None:
+    """Write ``changes`` into ``message``, its thread locked; as ``threads.update_thread``."""
+    if not changes:
+        return
+    values = validation.apply_patches(changes, message)
+    for name, value in values.items():
+        setattr(message, name, value)
+    with atomic(savepoint=False):
+        # Led by its thread, as every query of a message is (``Model.save()`` would
+        # find the row by its key alone); like the insert, it sends no ``post_save``.
+        row = Message.objects.using(write_alias()).filter(
+            thread=message.thread_id, seq=message.seq
+        )
+        row.update(**values)
+        send_on_commit(signals.message_updated, message, request)
+
+
+def delete_message(thread: Thread, message: Message, request: Any = None) -> None:
+    """Delete ``message`` (any item) of ``thread``, locked; keep its place in the list.
+
+    The one way to delete a message or an item, the admin's included: its
+    tombstone keeps a cursor that names it working. ``message_deleted`` is sent
+    once it commits, with the message as ``Model.delete()`` leaves it.
+    """
+    with atomic(savepoint=False):
+        record_deleted_message(thread, message)
+        # Led by its thread, as every query of a message is.
+        Message.objects.using(write_alias()).filter(thread=thread, seq=message.seq).delete()
+        message.pk = None
+        send_on_commit(signals.message_deleted, message, request)

@@ -64,6 +64,29 @@ class Names:
             return f"{column} = ANY(ARRAY({subquery}))"
         return f"{column} = ({subquery})"
 
+    def beyond(self, partition: str, seq: str, operator: str, value: str, position: str) -> str:
+        """A page's bound at a cursor: ``seq`` past ``position`` (``operator``: "<" or ">").
+
+        ``value`` is the partition every row of the page has. On PostgreSQL the bound
+        reads ``(partition, seq) > (value, position)``, which only the index led by the
+        partition serves: a bound on seq alone let the planner read every partition's
+        rows in between through the primary key, and sort them (35 ms against 0.5 ms).
+        """
+        if self.vendor == "postgresql":
+            return f"({partition}, {seq}) {operator} (({value}), {position})"
+        return f"{seq} {operator} {position}"
+
+    def owner(self, alias: str) -> str:
+        """The key of the owner of the one parameter, read from the users' table.
+
+        A subquery, as a thread is for its messages, so that :meth:`in_partition`
+        can hide the value from PostgreSQL's planner.
+        """
+        field = Thread._meta.get_field("owner")
+        column = f"{alias}.{self.quote(field.target_field.column)}"
+        return (f"SELECT {column} FROM {self.table(field.related_model)} {alias} "
+                f"WHERE {column} = %s")
+
     def usable_key(self) -> str:
         """SQL that holds while the API key of the one parameter authenticates."""
         user_field = APIKey._meta.get_field("user")

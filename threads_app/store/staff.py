@@ -253,7 +253,7 @@ def transcript_counts(thread: Thread, position: int | None) -> tuple[int, int]:
 # ``store.on_commit()`` runs once the write commits.
 
 
-def lock_thread(pk: Any) -> Thread:
+def lock_thread_by_key(pk: Any) -> Thread:
     """Take the thread's row lock, as the API does before writing into a thread."""
     return Thread.objects.using(write_alias()).select_for_update().get(pk=pk)
 
@@ -261,7 +261,7 @@ def lock_thread(pk: Any) -> Thread:
 def save_thread(thread: Thread, change: bool) -> None:
     """Save a thread staff created or edited; an edit under the thread's lock."""
     if change:
-        lock_thread(thread.pk)
+        lock_thread_by_key(thread.pk)
     thread.save(using=write_alias())
 
 
@@ -272,7 +272,7 @@ def save_message(message: Message, change: bool) -> None:
     serialized and commit order is list order; a new message's time is read
     once the lock is held.
     """
-    lock_thread(message.thread_id)
+    lock_thread_by_key(message.thread_id)
     if not change:
         message.created_at = message.completed_at = timezone.now()
     message.save(using=write_alias())
