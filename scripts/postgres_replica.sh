@@ -140,7 +140,8 @@ stop() {
     dir=$(realpath -m "$1"); data="$dir/data"
     [ -d "$data" ] || { rm -rf "$dir"; return; }
     port=$(sed -n "s/^port = //p" "$dir/postgresql.conf")
-    as_postgres "$(pg_bin)/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
+    # Immediate: the copy is deleted next, so it needs no shutdown checkpoint.
+    as_postgres "$(pg_bin)/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
     drop_slot "$(slot_name "$port")"
     rm -rf "$dir"
 }
