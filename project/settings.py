@@ -1,6 +1,7 @@
 """Settings of the demo site: the app mounted at /v1/, the admin at /admin/."""
 
 import os
+import tempfile
 from pathlib import Path
 
 from project.database import database_from_url
@@ -73,6 +74,23 @@ THREADS_APP = {
     "MAX_MESSAGES_PER_THREAD_CREATE": 100,
     "MAX_TEXT_LENGTH": 256_000,
 }
+
+# A PostgreSQL streaming replica of that database (docs/scaling.md): the app's reads
+# that may lag go to it, and a client that has written reads from the primary until
+# the replica has its write. Where each client's last write ended is kept in a cache
+# all the workers of this machine share; several machines need Redis or Memcached.
+if os.environ.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = database_from_url(os.environ["DATABASE_REPLICA_URL"],
+                                             BASE_DIR / "db.sqlite3")
+    DATABASE_ROUTERS = ["threads_app.routers.PrimaryReplicaRouter"]
+    MIDDLEWARE.append("threads_app.routers.ReadYourWritesMiddleware")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": Path(tempfile.gettempdir()) / "threads_app_demo_cache",
+        }
+    }
+    THREADS_APP["REPLICA_DATABASES"] = ["replica"]
 
 LOGGING = {
     "version": 1,

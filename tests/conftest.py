@@ -1,4 +1,5 @@
 import gc
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,21 @@ def maintenance_database(database_url: str) -> dict[str, Any]:
         "password": config["PASSWORD"] or None,
         "dbname": "postgres",
     }
+
+
+def end_pooled_sessions() -> None:
+    """End the test database's sessions that a pooler (``DATABASE_POOLER_URL``) keeps open.
+
+    PgBouncer holds its server connections after the app servers that used them
+    have gone; the test database could not be dropped while they last.
+    """
+    from django.db import connection
+
+    if not os.environ.get("DATABASE_POOLER_URL") or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 
 def url(name: str, **kwargs: str) -> str:

@@ -37,6 +37,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "tests.instrumentation.QueryRecorder",  # a host's query monitoring
+    # Does nothing until THREADS_APP names replicas (tests/test_replica.py does); here
+    # for good, since the live server builds its middleware once.
+    "threads_app.routers.ReadYourWritesMiddleware",
 ]
 
 ROOT_URLCONF = "tests.urls"
@@ -77,6 +80,16 @@ DATABASES["second"] = {
     "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
     "TEST": {"NAME": DATABASES["default"]["TEST"]["NAME"].replace(_test_db, _test_db + "_2")},
 }
+# A streaming replica of the server of "default" (scripts/postgres_replica.sh prints
+# its URL), for tests/test_replica.py: it shows the test database once it has
+# replayed its creation. MIRROR: no database of its own is made for it.
+_replica_url = os.environ.get("DATABASE_REPLICA_URL")
+if _replica_url and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["replica"] = {
+        **database_from_url(_replica_url, _default_sqlite),
+        "CONN_MAX_AGE": 0,
+        "TEST": {"MIRROR": "default"},
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

@@ -214,3 +214,49 @@ def test_every_setting_and_check_id_is_documented():
     listed = {line.split()[0] for line in checks.__doc__.splitlines() if "threads_app." in line}
     for name in [*DEFAULTS, *listed]:
         assert f"`{name}`" in page, name
+
+
+POSTGRES = "django.db.backends.postgresql"
+# A site that reads from a replica as docs/scaling.md sets it up.
+REPLICA_SITE = {
+    "DATABASES": {"default": {"ENGINE": POSTGRES, "NAME": "threads"},
+                  "replica": {"ENGINE": POSTGRES, "NAME": "threads", "PORT": 5433}},
+    "DATABASE_ROUTERS": ["threads_app.routers.PrimaryReplicaRouter"],
+    "MIDDLEWARE": ["threads_app.routers.ReadYourWritesMiddleware"],
+    "CACHES": SHARED_CACHE,
+    "THREADS_APP": {"REPLICA_DATABASES": ["replica"], "REPLICA_CACHE": "shared"},
+}
+
+
+@database_override
+def test_a_site_with_a_replica_as_documented_raises_nothing():
+    with override_settings(**REPLICA_SITE):
+        assert ids() == []
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"REPLICA_DATABASES": ["nowhere"]}, "threads_app.E020"),
+    ({"REPLICA_DATABASES": "replica"}, "threads_app.E020"),
+    ({"REPLICA_DATABASES": ["default"]}, "threads_app.E020"),
+    ({"PRIMARY_DATABASE": "primary"}, "threads_app.E021"),
+    ({"REPLICA_CACHE": "nowhere"}, "threads_app.E022"),
+    ({"REPLICA_CACHE": "default"}, "threads_app.W006"),
+])
+@database_override
+def test_replica_settings(changes, expected):
+    with override_settings(**{**REPLICA_SITE,
+                              "THREADS_APP": {**REPLICA_SITE["THREADS_APP"], **changes}}):
+        assert ids() == [expected]
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"DATABASES": {**REPLICA_SITE["DATABASES"],
+                    "replica": {"ENGINE": "django.db.backends.mysql", "NAME": "threads"}}},
+     "threads_app.E024"),
+    ({"DATABASE_ROUTERS": []}, "threads_app.W007"),
+    ({"MIDDLEWARE": []}, "threads_app.W008"),
+])
+@database_override
+def test_a_replica_needs_postgresql_the_router_and_the_middleware(changes, expected):
+    with override_settings(**{**REPLICA_SITE, **changes}):
+        assert ids() == [expected]

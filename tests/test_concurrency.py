@@ -33,6 +33,8 @@ from threads_app.models import Message, Thread
 from threads_app.representation import unix_seconds
 from threads_app.validation import text_part
 
+from .conftest import end_pooled_sessions
+
 CLIENTS = 8
 MESSAGES = int(os.environ.get("CONCURRENCY_MESSAGES", "200"))
 THREADS = int(os.environ.get("CONCURRENCY_THREADS", "50"))
@@ -66,6 +68,7 @@ def gunicorn_url(transactional_db):
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        end_pooled_sessions()
         print(Path(log.name).read_text()[-5000:])  # shown by pytest if the test failed
         log.close()
         os.unlink(log.name)

@@ -22,11 +22,19 @@ a retired check keeps its line here, marked retired.
     threads_app.E017  API_KEY_CACHE_SECONDS is not an integer >= 0
     threads_app.E018  MAX_ITEM_SIZE is not a positive integer
     threads_app.E019  MAX_PAGE_BYTES is not a positive integer
+    threads_app.E020  REPLICA_DATABASES is not a list of DATABASES aliases other than the primary
+    threads_app.E021  PRIMARY_DATABASE names no database in DATABASES
+    threads_app.E022  REPLICA_CACHE names no cache in CACHES
+    threads_app.E023  READ_YOUR_WRITES_SECONDS is not a positive integer
+    threads_app.E024  replicas are set, and the primary or a replica is not PostgreSQL
     threads_app.W001  THREADS_APP has a key that is no setting (a typo?)
     threads_app.W002  throttling counts in a cache that each process keeps for itself
     threads_app.W003  SQLite database without WAL journal
     threads_app.W004  SQLite database without IMMEDIATE transactions
     threads_app.W005  SQLite database with a busy timeout under 5 seconds
+    threads_app.W006  replicas are set, and REPLICA_CACHE is kept by each process for itself
+    threads_app.W007  replicas are set, and DATABASE_ROUTERS has no PrimaryReplicaRouter
+    threads_app.W008  replicas are set, and MIDDLEWARE has no ReadYourWritesMiddleware
 
 Nothing checks ``ATOMIC_REQUESTS``: our views open their own transactions,
 which become savepoints inside a request-wide one, so either value is safe.
@@ -40,6 +48,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 from django.db import router
+from django.db.utils import ConnectionDoesNotExist
 from django.utils.module_loading import import_string
 
 from .conf import DEFAULTS
@@ -60,6 +69,7 @@ INTEGER_SETTINGS: dict[str, tuple[int, str]] = {
     "MAX_BODY_SIZE": (1, "threads_app.E010"),
     "IDEMPOTENCY_KEY_RETENTION": (1, "threads_app.E011"),
     "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": (1, "threads_app.E012"),
+    "READ_YOUR_WRITES_SECONDS": (1, "threads_app.E023"),
 }
 
 # DRF reads a rate as a count, a slash, and a period of which only the first
@@ -244,6 +254,84 @@ def check_owner_function(configured: dict[str, Any]) -> list[CheckMessage]:
     ]
 
 
+def names_a_subclass(dotted_paths: Any, base_path: str) -> bool:
+    """Whether one of ``dotted_paths`` (or of the objects listed) is ``base_path`` or a subclass."""
+    base = import_string(base_path)
+    for entry in dotted_paths or ():
+        try:
+            found = import_string(entry) if isinstance(entry, str) else type(entry)
+        except ImportError:
+            continue
+        if isinstance(found, type) and issubclass(found, base):
+            return True
+    return False
+
+
+def check_replicas(configured: dict[str, Any]) -> list[CheckMessage]:
+    replicas = effective(configured, "REPLICA_DATABASES")
+    primary = effective(configured, "PRIMARY_DATABASE")
+    cache_alias = effective(configured, "REPLICA_CACHE")
+    if not isinstance(primary, str) or primary not in settings.DATABASES:
+        return [Error(
+            f"THREADS_APP['PRIMARY_DATABASE'] is {primary!r}, which names no database "
+            "in DATABASES.",
+            hint=f"Use one of {sorted(settings.DATABASES)}.",
+            id="threads_app.E021",
+        )]
+    if (not isinstance(replicas, list | tuple)
+            or not all(alias in settings.DATABASES and alias != primary for alias in replicas)):
+        return [Error(
+            f"THREADS_APP['REPLICA_DATABASES'] is {replicas!r}; it must be a list of aliases "
+            "in DATABASES, of streaming replicas of PRIMARY_DATABASE.",
+            hint="For example ['replica'], with DATABASES['replica'] pointing at the replica; "
+            "[] (the default) reads from the primary only.",
+            id="threads_app.E020",
+        )]
+    if not isinstance(cache_alias, str) or cache_alias not in settings.CACHES:
+        return [Error(
+            f"THREADS_APP['REPLICA_CACHE'] is {cache_alias!r}, which names no cache in CACHES.",
+            hint=f"Use one of {sorted(settings.CACHES)}, or add that cache to CACHES.",
+            id="threads_app.E022",
+        )]
+    if not replicas:
+        return []
+    messages: list[CheckMessage] = []
+    engines = {alias: settings.DATABASES[alias].get("ENGINE") for alias in [primary, *replicas]}
+    others = sorted(alias for alias, engine in engines.items()
+                    if engine != "django.db.backends.postgresql")
+    if others:
+        messages.append(Error(
+            f"Reads from replicas need PostgreSQL streaming replication; {others} "
+            "is another database.",
+            hint="Point PRIMARY_DATABASE and REPLICA_DATABASES at PostgreSQL, or set "
+            "REPLICA_DATABASES to [].",
+            id="threads_app.E024",
+        ))
+    if settings.CACHES[cache_alias]["BACKEND"] in PER_PROCESS_CACHES:
+        messages.append(Warning(
+            f"Where each client's last write ended is kept in the cache {cache_alias!r}, "
+            "whose backend keeps its content in each process: a client's next request, "
+            "answered by another worker, can read a replica that lacks its write.",
+            hint="Point THREADS_APP['REPLICA_CACHE'] at a cache every worker shares (Redis, "
+            "Memcached, the database cache, or a file-based cache on one machine).",
+            id="threads_app.W006",
+        ))
+    if not names_a_subclass(settings.DATABASE_ROUTERS, "threads_app.routers.PrimaryReplicaRouter"):
+        messages.append(Warning(
+            "THREADS_APP['REPLICA_DATABASES'] is set, but no router reads from them.",
+            hint="Add 'threads_app.routers.PrimaryReplicaRouter' to DATABASE_ROUTERS.",
+            id="threads_app.W007",
+        ))
+    if not names_a_subclass(settings.MIDDLEWARE, "threads_app.routers.ReadYourWritesMiddleware"):
+        messages.append(Warning(
+            "Reads go to replicas, but nothing tells the router who wrote what: a client "
+            "that writes and then reads in its next request can miss its own write.",
+            hint="Add 'threads_app.routers.ReadYourWritesMiddleware' to MIDDLEWARE.",
+            id="threads_app.W008",
+        ))
+    return messages
+
+
 # Which check looks at which setting; a test holds this to every key of DEFAULTS.
 SETTING_CHECKS: dict[str, SettingCheck] = {
     **{name: check_integers for name in INTEGER_SETTINGS},
@@ -251,6 +339,9 @@ SETTING_CHECKS: dict[str, SettingCheck] = {
     "OWNER_FUNCTION": check_owner_function,
     "THROTTLE_RATE": check_throttling,
     "THROTTLE_CACHE": check_throttling,
+    "REPLICA_DATABASES": check_replicas,
+    "PRIMARY_DATABASE": check_replicas,
+    "REPLICA_CACHE": check_replicas,
 }
 
 # Checks that look at more than one setting run once, after the ones above.
@@ -302,7 +393,11 @@ def our_database_aliases() -> list[str]:
 
     aliases = []
     for model in (Thread, Message):
-        for alias in (router.db_for_read(model), router.db_for_write(model)):
+        try:
+            routed = (router.db_for_read(model), router.db_for_write(model))
+        except ConnectionDoesNotExist:
+            continue  # a router naming an alias DATABASES lacks (E021 says which)
+        for alias in routed:
             if alias not in aliases:
                 aliases.append(alias)
     return aliases

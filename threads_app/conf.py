@@ -54,6 +54,18 @@ DEFAULTS: dict[str, Any] = {
     # process (Redis, Memcached or the database cache); a local-memory cache
     # would give each process its own count.
     "THROTTLE_CACHE": "default",
+    # Aliases in DATABASES of PostgreSQL streaming replicas of PRIMARY_DATABASE, which
+    # threads_app.routers.PrimaryReplicaRouter reads threads and messages from; with
+    # none, it sends every read to the primary.
+    "REPLICA_DATABASES": [],
+    # The alias the router writes to, and reads from where a replica could be behind.
+    "PRIMARY_DATABASE": "default",
+    # The cache that keeps where each client's last write ended, for the router. It
+    # must be shared by every worker process, as THROTTLE_CACHE must.
+    "REPLICA_CACHE": "default",
+    # After a write, its client reads from the primary until the replica has replayed
+    # it, or for this many seconds at most: above the replicas' worst lag.
+    "READ_YOUR_WRITES_SECONDS": 300,
 }
 
 
@@ -133,6 +145,22 @@ class AppSettings:
     @property
     def THROTTLE_CACHE(self) -> str:
         return self._get("THROTTLE_CACHE")
+
+    @property
+    def REPLICA_DATABASES(self) -> list[str]:
+        return list(self._get("REPLICA_DATABASES"))
+
+    @property
+    def PRIMARY_DATABASE(self) -> str:
+        return self._get("PRIMARY_DATABASE")
+
+    @property
+    def REPLICA_CACHE(self) -> str:
+        return self._get("REPLICA_CACHE")
+
+    @property
+    def READ_YOUR_WRITES_SECONDS(self) -> int:
+        return self._get("READ_YOUR_WRITES_SECONDS")
 
 
 app_settings = AppSettings()
