@@ -906,7 +906,7 @@ class ThreadAdmin(admin.ModelAdmin):
 
     def get_transcript(self, request: HttpRequest, thread: Thread) -> Transcript:
         page_request = self.get_transcript_page_request(request, thread)
-        page = self.transcript_pagination_class().paginate_queryset(
+        page = self.transcript_pagination_class().read_page(
             Message.objects.filter(thread=thread), page_request
         )
         items = page.items

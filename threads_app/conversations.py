@@ -29,7 +29,7 @@ from .items import (
 from .models import Message, Thread, Tombstone
 from .pagination import CursorPagination, Page, PageRequest
 from .representation import deleted_object, list_object
-from .views import ThreadsAPIViewSet, cursor_position
+from .views import ThreadsAPIViewSet, cursor_position, with_positions
 
 
 class OctetLength(Func):
@@ -65,7 +65,7 @@ class ItemPagination(CursorPagination):
     def get_max_bytes(self) -> int:
         return app_settings.MAX_PAGE_BYTES
 
-    def paginate_queryset(self, queryset: QuerySet, page_request: PageRequest) -> Page:
+    def read_page(self, queryset: QuerySet, page_request: PageRequest) -> Page:
         # The sizes first, then only the rows that fit: a worker never holds more
         # of a page than it answers.
         sizes = self.page_queryset(
@@ -222,11 +222,11 @@ class ItemViewSet(ConversationAPIViewSet):
         self.get_include()
         rows = Message.objects.filter(thread=thread)
         paginator = self.get_paginator()
-        page_request = paginator.get_page_request(
-            request,
+        page_request = with_positions(
+            paginator.get_page_request(request),
             lambda object_id, param: cursor_position(rows, thread.public_id, object_id, param),
         )
-        page = paginator.paginate_queryset(rows, page_request)
+        page = paginator.read_page(rows, page_request)
         return self.respond(
             paginator.get_paginated_data([item_object(row) for row in page.items], page)
         )

@@ -2,18 +2,18 @@
 
 Rows are ordered by ``seq``, which is total and follows insertion order, so a
 page is one indexed range scan of ``limit + 1`` rows whatever its depth: no
-offsets, no counts. Cursors are public IDs; the view turns one into a ``seq``
-(or into SQL that finds it, inside the page's own query), which also knows
-where deleted rows stood.
+offsets, no counts. Cursors are public IDs: the paginator checks them and hands
+them on as they are, and the query of the page finds where each stands (or
+stood, if deleted).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import BigIntegerField, BooleanField, F, QuerySet, Subquery, Value
-from django.db.models.expressions import BaseExpression, Expression
+from django.db.models.expressions import Expression
 from django.db.models.functions import Coalesce
+from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 
 from .conf import app_settings
@@ -25,18 +25,16 @@ from .validation import check_choice, check_id
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What a caller asked for, validated; cursors resolved as the caller of
-    :meth:`CursorPagination.get_page_request` asks.
+    """What a caller asked for, validated once: the page the store is to read.
 
-    A position is a ``seq``, or an expression that yields it (NULL when the
-    cursor names nothing, which makes the page empty), or the cursor's ID
-    itself for the store (threads_app/store/), whose query finds where it stands.
+    ``after`` and ``before`` are the cursors' IDs, checked for their type but
+    not looked up: the page's query finds where each stands.
     """
 
     limit: int
     ascending: bool
-    after: int | str | BaseExpression | None
-    before: int | str | BaseExpression | None
+    after: str | None = None
+    before: str | None = None
 
     @property
     def backwards(self) -> bool:
@@ -50,7 +48,14 @@ class Page:
     has_more: bool
 
 
-class CursorPagination:
+# What each cursor does, as the schema states it.
+CURSOR_DESCRIPTIONS = {
+    "after": "The page starts after this object, even a deleted one.",
+    "before": "The page ends before this object, even a deleted one.",
+}
+
+
+class CursorPagination(BasePagination):
     """One code path for both orders and both directions.
 
     ``after`` and ``before`` bound the page (exclusive) in the chosen order. A
@@ -58,6 +63,13 @@ class CursorPagination:
     page with only ``before`` is the last ``limit`` rows before it. Either way
     ``has_more`` says whether a row lies beyond the page in its direction of
     travel, within the other bound.
+
+    Of DRF's interface it answers the schema hooks, which DRF's and
+    drf-spectacular's generators call on a view's ``pagination_class`` for its
+    ``list`` action: the query it reads, and the list object a page is sent in.
+    DRF's ``paginate_queryset`` and ``get_paginated_response``, which keep the
+    page on the paginator between two calls, are left out: the view hands the
+    :class:`PageRequest` to the store, and the rows it reads to :meth:`page_from_rows`.
     """
 
     ordering_field = "seq"
@@ -96,23 +108,74 @@ class CursorPagination:
         order = request.query_params.get("order") or self.default_order
         return check_choice(order, self.orders, "order") == "asc"
 
-    def get_page_request(
-        self, request: Request, resolve: Callable[[str, str], int | str | BaseExpression]
-    ) -> PageRequest:
-        """Validate the query; ``resolve(object_id, param)`` maps a cursor to its position."""
-        limit = self.get_limit(request)
-        ascending = self.get_ascending(request)
-        positions: dict[str, int | str | BaseExpression | None] = {"after": None, "before": None}
-        for param in self.cursor_params:
-            object_id = request.query_params.get(param) or None
-            if object_id is not None:
-                check_id(object_id, self.id_prefix, param)
-                positions[param] = resolve(object_id, param)
-        return PageRequest(limit, ascending, positions["after"], positions["before"])
+    def get_cursor(self, request: Request, param: str) -> str | None:
+        """The ID given as ``param``, if one of ``cursor_params``; an empty one is none."""
+        if param not in self.cursor_params:
+            return None
+        object_id = request.query_params.get(param) or None
+        return None if object_id is None else check_id(object_id, self.id_prefix, param)
 
-    def paginate_queryset(
+    def get_page_request(self, request: Request) -> PageRequest:
+        """Validate the query, each parameter in turn; the first that breaks a rule answers."""
+        return PageRequest(
+            limit=self.get_limit(request),
+            ascending=self.get_ascending(request),
+            after=self.get_cursor(request, "after"),
+            before=self.get_cursor(request, "before"),
+        )
+
+    def page_from_rows(self, rows: list[Any], page_request: PageRequest) -> Page:
+        """The page of ``rows``, up to ``limit + 1`` read in the order of the scan."""
+        has_more = len(rows) > page_request.limit
+        rows = rows[: page_request.limit]
+        if page_request.backwards:
+            rows.reverse()
+        return Page(rows, has_more)
+
+    def get_paginated_data(self, data: list[dict[str, Any]], page: Page) -> dict[str, Any]:
+        return list_object(data, page.has_more)
+
+    # The schema hooks of DRF's BasePagination; limits are read when the document is built.
+
+    def get_cursor_schema(self) -> dict[str, Any]:
+        """An ID this list's cursors (and its first and last IDs) may be."""
+        return {"type": "string", "pattern": f"^{self.id_prefix or '[a-z]+'}_"}
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        limit = {"type": "integer", "minimum": 1, "maximum": self.get_max_limit()}
+        return [
+            query_parameter("limit", limit, f"{self.get_default_limit()} if left out."),
+            query_parameter(
+                "order", {"type": "string", "enum": list(self.orders)},
+                f"By creation; `{self.default_order}` if left out.",
+            ),
+            *(query_parameter(name, self.get_cursor_schema(), CURSOR_DESCRIPTIONS[name])
+              for name in self.cursor_params),
+        ]
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """OpenAI's list object around ``schema``, the array of a page's objects."""
+        cursor = {"anyOf": [self.get_cursor_schema(), {"type": "null"}]}
+        return {
+            "type": "object",
+            "properties": {
+                "object": {"const": "list"},
+                "data": schema,
+                "first_id": cursor,
+                "last_id": cursor,
+                "has_more": {"type": "boolean"},
+            },
+            "additionalProperties": False,
+            "required": ["object", "data", "first_id", "last_id", "has_more"],
+        }
+
+    # Pages read through the ORM, until the store reads them all.
+
+    def read_page(
         self, queryset: QuerySet, page_request: PageRequest, partition: Any = None
     ) -> Page:
+        """The page of ``queryset``; ``page_request``'s cursors are positions here, see
+        :meth:`page_queryset`."""
         rows = list(self.page_queryset(queryset, page_request, partition))
         return self.page_from_rows(rows, page_request)
 
@@ -121,8 +184,11 @@ class CursorPagination:
     ) -> QuerySet:
         """The query of a page: up to ``limit + 1`` rows, in the order of the scan.
 
-        ``partition``: the value (or an expression of it) that every row of the
-        page has in ``partition_field``, if known; see :class:`Beyond`.
+        Its cursors must have been turned into positions by the caller: a
+        ``seq``, or an expression that yields it (NULL when the cursor names
+        nothing, which makes the page empty). ``partition``: the value (or an
+        expression of it) that every row of the page has in
+        ``partition_field``, if known; see :class:`Beyond`.
         """
         field = self.ordering_field
         partition_field = self.partition_field if partition is not None else None
@@ -138,15 +204,10 @@ class CursorPagination:
         queryset = queryset.order_by(*(name if scan_ascending else "-" + name for name in fields))
         return queryset[: page_request.limit + 1]
 
-    def page_from_rows(self, rows: list[Any], page_request: PageRequest) -> Page:
-        has_more = len(rows) > page_request.limit
-        rows = rows[: page_request.limit]
-        if page_request.backwards:
-            rows.reverse()
-        return Page(rows, has_more)
 
-    def get_paginated_data(self, data: list[dict[str, Any]], page: Page) -> dict[str, Any]:
-        return list_object(data, page.has_more)
+def query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An optional query parameter, as OpenAPI (and DRF's schema hooks) write one."""
+    return {"in": "query", "name": name, "schema": schema, "description": description}
 
 
 class MessagePagination(CursorPagination):

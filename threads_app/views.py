@@ -3,6 +3,7 @@
 import secrets
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -318,26 +319,22 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         for the paginator's bounds.
         """
         paginator = self.get_paginator()
-        query = self.request.query_params
         values = {"owner": self.get_owner().pk, "container": container,
-                  "key": self.get_key_to_confirm(),
-                  "after": query.get("after") or None, "before": query.get("before") or None}
+                  "key": self.get_key_to_confirm()}
 
         def build(values: dict[str, Any]) -> QuerySet:
             live = live_for(values["owner"], values["container"], values["key"])
-            page_request = paginator.get_page_request(
-                self.request,
-                lambda object_id, param: cursor_subquery(live, values["container"], values[param]),
+            positions = with_positions(
+                page_request,
+                lambda object_id, param: cursor_subquery(live, values["container"], object_id),
             )
             return paginator.page_queryset(
-                select(self.filter_queryset(live)), page_request, partition(values)
+                select(self.filter_queryset(live)), positions, partition(values)
             )
 
         try:
             # The cursors stay IDs: the page's query finds where they stand.
-            page_request = paginator.get_page_request(
-                self.request, lambda object_id, param: object_id
-            )
+            page_request = paginator.get_page_request(self.request)
             rows = self.page_rows(page_request, build, values)
             page = paginator.page_from_rows(rows, page_request)
         except (APIError, validation.ValidationError):
@@ -348,12 +345,12 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             confirm_key(self.request)
             check_container()
             live = live_for(values["owner"], container, None)
-            page_request = paginator.get_page_request(
-                self.request,
+            page_request = with_positions(
+                paginator.get_page_request(self.request),
                 lambda object_id, param: cursor_position(live, container, object_id, param),
             )
             if page is None:
-                page = paginator.paginate_queryset(
+                page = paginator.read_page(
                     select(self.filter_queryset(live)), page_request, partition(values)
                 )
         return self.respond(
@@ -391,6 +388,18 @@ def messages_in_thread(owner: Any, thread_id: str, key: int | None = None) -> Qu
     return Message.objects.in_threads_view().filter(
         InPartition("thread_id", threads.values("seq"))
     )
+
+
+def with_positions(
+    page_request: PageRequest, resolve: Callable[[str, str], Any]
+) -> PageRequest:
+    """``page_request`` with each cursor ID replaced by ``resolve(object_id, param)``:
+    where it stands, for :meth:`CursorPagination.page_queryset`."""
+    return replace(page_request, **{
+        param: resolve(object_id, param)
+        for param in ("after", "before")
+        if (object_id := getattr(page_request, param)) is not None
+    })
 
 
 def cursor_position(live: QuerySet, container: str, object_id: str, param: str) -> int:
