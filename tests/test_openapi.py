@@ -9,6 +9,8 @@ from django.test import Client, override_settings
 from django.urls import URLPattern
 
 from threads_app import urls as app_urls
+from threads_app.pagination import ThreadPagination
+from threads_app.views import ThreadViewSet
 
 from .conftest import url
 
@@ -41,6 +43,55 @@ def test_command_prints_the_served_document(capsys):
     with override_settings(ROOT_URLCONF="project.urls"):
         call_command("threads_openapi")
     assert json.loads(capsys.readouterr().out) == snapshot(), REGENERATE
+
+
+@override_settings(ROOT_URLCONF="tests.spectacular_urls")
+def test_drf_spectacular_view_serves_the_same_document(capsys):
+    response = Client().get("/v1/openapi.json")
+    assert response.status_code == 200, response.content
+    call_command("threads_openapi")
+    assert json.loads(response.content) == json.loads(capsys.readouterr().out) == snapshot()
+
+
+class AscendingThreadPagination(ThreadPagination):
+    """The threads' paginator with its policies and its schema hooks changed."""
+
+    cursor_params = ("after",)
+    orders = ("asc",)
+    default_order = "asc"
+
+    def get_max_limit(self) -> int:
+        return 7
+
+    def get_schema_operation_parameters(self, view):
+        extra = {"in": "query", "name": "shard", "schema": {"type": "string"}}
+        return [*super().get_schema_operation_parameters(view), extra]
+
+    def get_paginated_response_schema(self, schema):
+        items = schema["items"]["$ref"].rsplit("/", 1)[1]
+        return {**super().get_paginated_response_schema(schema), "title": f"Page of {items}"}
+
+
+def test_lists_are_described_by_their_paginator(monkeypatch):
+    monkeypatch.setattr(ThreadViewSet, "pagination_class", AscendingThreadPagination)
+    document = get_json(url("openapi"))
+    listed = document["paths"]["/threads"]["get"]
+    parameters = {p["name"]: p for p in listed["parameters"]}
+    assert list(parameters) == ["after", "limit", "order", "shard"]
+    assert parameters["limit"]["schema"]["maximum"] == 7
+    assert parameters["order"]["schema"]["enum"] == ["asc"]
+    assert parameters["order"]["description"] == "By creation; `asc` if left out."
+    answer = listed["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/ThreadList"}
+    expected = snapshot()
+    expected_pages = expected["components"]["schemas"]["ThreadList"]
+    pages = document["components"]["schemas"]["ThreadList"]
+    assert pages == {**expected_pages, "title": "Page of ThreadObject"}
+    # Nothing else changes: the other lists keep their own paginators.
+    document["servers"] = expected["servers"]
+    document["paths"]["/threads"]["get"] = expected["paths"]["/threads"]["get"]
+    document["components"]["schemas"]["ThreadList"] = expected_pages
+    assert document == expected
 
 
 def test_another_mount_changes_only_the_server():

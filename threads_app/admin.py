@@ -756,8 +756,8 @@ class ThreadAdmin(admin.ModelAdmin):
 
     def get_transcript(self, request: HttpRequest, thread: Thread) -> Transcript:
         page_request = self.get_transcript_page_request(request, thread)
-        page = self.transcript_pagination_class().paginate_queryset(
-            store.staff.transcript_rows(thread), page_request
+        page = self.transcript_pagination_class().page_from_rows(
+            store.staff.transcript_page(thread, page_request), page_request
         )
         items = page.items
         # Where the page stands.

@@ -103,7 +103,7 @@ class ItemViewSet(ConversationAPIViewSet):
         thread = self.get_thread()
         self.get_include()
         paginator = self.get_paginator()
-        page_request = paginator.get_page_request(request, lambda object_id, param: object_id)
+        page_request = paginator.get_page_request(request)
         rows, has_more = store.item_page(thread, page_request, paginator.get_max_bytes())
         if not rows:
             self.check_cursors(page_request, lambda item_id: store.item_position(thread, item_id))

@@ -31,6 +31,11 @@ def id_start(prefix: str) -> str:
     return prefix + SEPARATOR
 
 
+def id_pattern(prefix: str) -> str:
+    """A pattern of the IDs of one type; ``prefix`` may be a pattern itself."""
+    return "^" + id_start(prefix)
+
+
 # The largest multiple of the alphabet's size that a byte can hold: bytes from
 # it up are dropped, so that every character is equally likely.
 UNBIASED_BYTES = 256 - 256 % len(ALPHABET)

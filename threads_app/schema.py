@@ -13,6 +13,7 @@ The document served under the mount is checked in as
 """
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ import drf_spectacular_sidecar
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils.html import escape
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerExtension,
+)
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.settings import SPECTACULAR_DEFAULTS, patched_settings
+from drf_spectacular.settings import SPECTACULAR_DEFAULTS, patched_settings, spectacular_settings
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -47,9 +51,9 @@ from .ids import (
     MESSAGE_PREFIX,
     PREFIX_PATTERN,
     THREAD_PREFIX,
+    id_pattern,
     id_start,
 )
-from .pagination import CursorPagination
 from .views import APIMixin, InvalidURLView, MessageViewSet, ThreadViewSet
 
 SCHEMAS = "#/components/schemas/"
@@ -82,11 +86,6 @@ UNIX_SECONDS = {"type": "integer", "description": "Unix time, in seconds."}
 
 def enum(values: tuple[str, ...]) -> dict[str, Any]:
     return {"type": "string", "enum": list(values)}
-
-
-def id_pattern(prefix: str) -> str:
-    """A pattern of the IDs of one type; ``prefix`` may be a pattern itself."""
-    return "^" + id_start(prefix)
 
 
 def item_id_pattern(prefix: str) -> str:
@@ -173,7 +172,6 @@ def component_schemas() -> dict[str, Any]:
             },
             ("id", "object", "deleted"),
         ),
-        "ThreadList": list_schema("ThreadObject", id_pattern(THREAD_PREFIX)),
         "MessageContent": {
             "oneOf": [
                 obj(
@@ -243,7 +241,6 @@ def component_schemas() -> dict[str, Any]:
             },
             ("id", "object", "deleted"),
         ),
-        "MessageList": list_schema("MessageObject", id_pattern(MESSAGE_PREFIX)),
         # Request bodies: exactly what validation.py accepts, as far as JSON Schema can say.
         "MetadataRequest": nullable(ref("Metadata")),
         "MetadataPatch": nullable(
@@ -525,7 +522,6 @@ def conversation_schemas() -> dict[str, Any]:
             ("id", "object", "deleted"),
         ),
         "Item": item,
-        "ItemList": list_schema("Item", any_id),
         "ItemRequest": item_request,
         "MessageItemPart": part_schemas(items.MESSAGE_PART_TYPES),
         "ToolOutputPart": part_schemas(items.TOOL_OUTPUT_PART_TYPES),
@@ -535,20 +531,6 @@ def conversation_schemas() -> dict[str, Any]:
         "ModifyConversationRequest": obj({"metadata": ref("MetadataPatch")}, ("metadata",)),
         "CreateItemsRequest": obj({"items": {**items_array, "minItems": 1}}, ("items",)),
     }
-
-
-def list_schema(item: str, id_pattern: str) -> dict[str, Any]:
-    cursor = nullable({"type": "string", "pattern": id_pattern})
-    return obj(
-        {
-            "object": {"const": items.LIST_OBJECT},
-            "data": {"type": "array", "items": ref(item)},
-            "first_id": cursor,
-            "last_id": cursor,
-            "has_more": {"type": "boolean"},
-        },
-        ("object", "data", "first_id", "last_id", "has_more"),
-    )
 
 
 # Operations ----------------------------------------------------------------
@@ -627,19 +609,43 @@ MESSAGE_ID = OpenApiParameter(
 )
 
 
+@dataclass(frozen=True)
+class Component:
+    """A schema of the document's components, given where drf-spectacular takes a serializer.
+
+    A ``list`` action answers its objects' component so: drf-spectacular then
+    asks the view's paginator for the list object around them
+    (``get_paginated_response_schema``) and makes that a component too, named by
+    :meth:`ThreadsAutoSchema.get_paginated_name`.
+    """
+
+    name: str
+
+
+class ComponentExtension(OpenApiSerializerExtension):
+    target_class = Component
+
+    def get_name(self, auto_schema: AutoSchema, direction: str) -> str:
+        return self.target.name
+
+    def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return spectacular_settings.APPEND_COMPONENTS["schemas"][self.target.name]
+
+
 def operation(
     operation_id: str,
     tag: str,
     summary: str,
     description: str,
-    answer: str,
+    answer: str | Component,
     errors: tuple[int, ...],
     *,
     request: str | None = None,
     parameters: tuple[OpenApiParameter, ...] = (),
 ):
     """One operation: its success object, every error in the envelope, its headers."""
-    answers: dict[int, OpenApiResponse] = {200: OpenApiResponse(ref(answer), "Success.")}
+    success = answer if isinstance(answer, Component) else ref(answer)
+    answers: dict[int, OpenApiResponse] = {200: OpenApiResponse(success, "Success.")}
     for status in errors:
         answers[status] = OpenApiResponse(ref("Error"), ERRORS[status])
     headers = [REQUEST_ID, RETRY_AFTER]
@@ -661,7 +667,7 @@ THREAD_OPERATIONS = {
     "list": operation(
         "listThreads", "Threads", "List threads",
         "The caller's threads, a page at a time. Not part of OpenAI's API.",
-        "ThreadList", COLLECTION_READ,
+        Component("ThreadObject"), COLLECTION_READ,
     ),
     "create": operation(
         "createThread", "Threads", "Create a thread",
@@ -687,7 +693,7 @@ MESSAGE_OPERATIONS = {
     "list": operation(
         "listMessages", "Messages", "List messages",
         "A thread's messages, a page at a time, in the order they were stored.",
-        "MessageList", READ, parameters=(THREAD_ID,),
+        Component("MessageObject"), READ, parameters=(THREAD_ID,),
     ),
     "create": operation(
         "createMessage", "Messages", "Create a message", "Adds a message at the thread's end.",
@@ -739,12 +745,12 @@ ITEM_OPERATIONS = {
     "list": operation(
         "listConversationItems", "Conversations", "List items",
         "Every item of the conversation, messages and others, a page at a time.",
-        "ItemList", READ, parameters=(CONVERSATION_ID, INCLUDE),
+        Component("Item"), READ, parameters=(CONVERSATION_ID, INCLUDE),
     ),
     "create": operation(
         "createConversationItems", "Conversations", "Create items",
-        f"Adds 1 to {validation.MAX_ITEMS_PER_REQUEST} items at the conversation's end: all "
-        "or none.",
+        "Adds 1 to 20 items at the conversation's end: all or none.",
+        # The list object of a page of the list above, whose paginator gives its component.
         "ItemList", WRITE, request="CreateItemsRequest", parameters=(CONVERSATION_ID, INCLUDE),
     ),
     "retrieve": operation(
@@ -768,21 +774,25 @@ class APIKeyScheme(OpenApiAuthenticationExtension):
 
 
 class ThreadsAutoSchema(AutoSchema):
-    """drf-spectacular's inspector, told how our list endpoints differ from DRF's.
+    """drf-spectacular's inspector, with our names for list objects and our filters' query.
 
-    A list endpoint answers one list object, and its paginator is not one of
-    DRF's: drf-spectacular's list mechanics (an array of items, a page schema
-    asked of the paginator) must not apply. Its query is described here instead,
-    built when the document is, so that it states the page limits in force.
+    drf-spectacular takes a viewset's ``list`` action for a list, and asks the
+    view's ``pagination_class`` for its query parameters and for the list object
+    of a page (see threads_app/pagination.py); the page's component is named
+    after its objects' here: ``ThreadObject`` gives ``ThreadList``.
     """
 
-    def _is_list_view(self, serializer: Any = None) -> bool:
-        return False
+    def get_paginated_name(self, serializer_name: str) -> str:
+        return serializer_name.removesuffix("Object") + "List"
+
+    def get_filter_backends(self) -> list:
+        # Our filters are described below: drf-spectacular's reading of django-filter's
+        # needs a queryset on the view to find the model, and our viewsets have none.
+        return []
 
     def get_override_parameters(self) -> list:
         parameters = list(super().get_override_parameters())
         if getattr(self.view, "action", None) == "list":
-            parameters += page_parameters(self.view.get_paginator())
             filterset_class = getattr(self.view, "filterset_class", None)
             for name in filterset_class.base_filters if filterset_class else ():
                 description = f"Only those whose `{name}` is this."
@@ -790,27 +800,6 @@ class ThreadsAutoSchema(AutoSchema):
                     OpenApiParameter(name, STRING, OpenApiParameter.QUERY, description=description)
                 )
         return parameters
-
-
-def page_parameters(paginator: CursorPagination) -> list[OpenApiParameter]:
-    cursor = {"type": "string", "pattern": id_pattern(paginator.id_prefix or PREFIX_PATTERN)}
-    limit = {"type": "integer", "minimum": 1, "maximum": paginator.get_max_limit()}
-    query = OpenApiParameter.QUERY
-    cursors = {
-        "after": "The page starts after this object, even a deleted one.",
-        "before": "The page ends before this object, even a deleted one.",
-    }
-    return [
-        OpenApiParameter(
-            "limit", limit, query, description=f"{paginator.get_default_limit()} if left out."
-        ),
-        OpenApiParameter(
-            "order", enum(paginator.orders), query,
-            description=f"By creation; `{paginator.default_order}` if left out.",
-        ),
-        *(OpenApiParameter(name, cursor, query, description=cursors[name])
-          for name in paginator.cursor_params),
-    ]
 
 
 def annotate(view: type, operations: dict[str, Any]) -> None:

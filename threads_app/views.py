@@ -311,9 +311,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         paginator = self.get_paginator()
         try:
             # The cursors stay IDs: the page's query finds where they stand.
-            page_request = paginator.get_page_request(
-                self.request, lambda object_id, param: object_id
-            )
+            page_request = paginator.get_page_request(self.request)
             rows = read_page(page_request, self.get_key_to_confirm())
             page = paginator.page_from_rows(rows, page_request)
         except (APIError, validation.ValidationError):
@@ -323,9 +321,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         else:
             confirm_key(self.request)
             check_container()
-            page_request = paginator.get_page_request(
-                self.request, lambda object_id, param: object_id
-            )
+            page_request = paginator.get_page_request(self.request)
             self.check_cursors(page_request, position)
             if page is None:
                 page = paginator.page_from_rows(read_page(page_request, None), page_request)

@@ -10,7 +10,7 @@ row lock, as the API's do.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.db import connections
@@ -36,6 +36,9 @@ from ..items import MESSAGE, Role
 from ..models import Message, Thread
 from .database import read_alias, write_alias
 from .search import is_item_id, text_condition
+
+if TYPE_CHECKING:
+    from ..pagination import PageRequest
 
 # The list ----------------------------------------------------------------------
 
@@ -203,6 +206,21 @@ def message_counts(thread_keys: list[Any]) -> dict[Any, int]:
 def transcript_rows(thread: Thread) -> QuerySet:
     """Every row of ``thread``, for the transcript's paginator."""
     return Message.objects.using(read_alias()).filter(thread=thread)
+
+
+def transcript_page(thread: Thread, page: "PageRequest") -> list[Message]:
+    """Up to ``page.limit + 1`` rows of ``thread`` in the order of the scan.
+
+    The transcript's cursors are positions (``seq``), not IDs: staff page by
+    where a row stands, deleted rows included. A range of the (thread, seq) index.
+    """
+    rows = transcript_rows(thread)
+    follows, precedes = ("gt", "lt") if page.ascending else ("lt", "gt")
+    for position, lookup in ((page.after, follows), (page.before, precedes)):
+        if position is not None:
+            rows = rows.filter(**{f"seq__{lookup}": position})
+    scan_ascending = page.ascending != page.backwards
+    return list(rows.order_by("seq" if scan_ascending else "-seq")[: page.limit + 1])
 
 
 def row_named(thread: Thread, public_id: str) -> QuerySet:
