@@ -77,6 +77,9 @@ DATABASES["second"] = {
     "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
     "TEST": {"NAME": DATABASES["default"]["TEST"]["NAME"].replace(_test_db, _test_db + "_2")},
 }
+# A database of a vendor the app does not run on, for the system check
+# (tests/test_checks.py). Its backend never connects, and no test asks for it.
+DATABASES["mysql"] = {"ENGINE": "tests.mysql_backend", "NAME": "unused"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

@@ -20,6 +20,7 @@ from .conf import app_settings
 from .exceptions import BadRequest
 from .models import Tombstone
 from .representation import list_object
+from .store import tombstones
 from .validation import check_choice, check_id
 
 
@@ -253,11 +254,15 @@ class Beyond(Expression):
 def cursor_subquery(live: QuerySet, container: str, object_id: str) -> Coalesce:
     """Where ``object_id`` stands (or stood, if deleted) among ``live``'s rows, as SQL.
 
-    NULL if it names nothing; see :func:`threads_app.views.cursor_position` for
+    NULL if it names nothing, or an object deleted longer ago than
+    ``TOMBSTONE_RETENTION``; see :func:`threads_app.views.cursor_position` for
     the same lookup as a query of its own.
     """
     live_position = live.filter(public_id=object_id).order_by().values("seq")[:1]
-    dead_position = Tombstone.objects.filter(public_id=object_id, container=container)
+    dead_position = tombstones.marking(
+        Tombstone.objects.filter(public_id=object_id, container=container),
+        tombstones.kept_since(),
+    )
     return Coalesce(
         Subquery(live_position),
         Subquery(dead_position.values("seq")[:1]),

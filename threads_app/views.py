@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
-from django.db.models import QuerySet, Subquery
+from django.db.models import DateTimeField, QuerySet, Subquery, Value
 from django.db.transaction import TransactionManagementError
 from django.http import HttpResponse
 from django.utils import timezone
@@ -50,6 +50,7 @@ from .representation import (
     thread_object_from_row,
     unix_seconds,
 )
+from .store import tombstones
 from .throttling import APIKeyRateThrottle
 from .wsgi import body_length_unknown
 
@@ -394,19 +395,42 @@ def messages_in_thread(owner: Any, thread_id: str, key: int | None = None) -> Qu
 
 
 def cursor_position(live: QuerySet, container: str, object_id: str, param: str) -> int:
-    """Where ``object_id`` stands (or stood, if deleted) among ``live``'s rows."""
+    """Where ``object_id`` stands among ``live``'s rows, or stood if deleted (and kept).
+
+    The one place that answers a cursor the page's query could not place (it
+    found no rows): 400, ``cursor_expired`` if its object was deleted longer ago
+    than ``TOMBSTONE_RETENTION``, ``invalid_cursor`` if it names nothing, which
+    is also what an expired cursor names once its tombstone is purged.
+    """
     # One query for both places; the default ordering has no place in a UNION.
-    live_position = live.filter(public_id=object_id).order_by().values_list("seq", flat=True)
+    live_position = live.filter(public_id=object_id).order_by().values_list(
+        "seq", Value(None, output_field=DateTimeField())
+    )
     dead_position = Tombstone.objects.filter(public_id=object_id, container=container)
-    positions = live_position.union(dead_position.order_by().values_list("seq", flat=True))
-    position = next(iter(positions), None)
-    if position is None:
+    positions = live_position.union(dead_position.order_by().values_list("seq", "deleted_at"))
+    # A live row first: an ID is never both, but the live one is where it stands if it were.
+    found = sorted(positions, key=lambda row: row[1] is not None)
+    since = tombstones.kept_since()
+    if found:
+        position, deleted_at = found[0]
+        if deleted_at is None or since is None or deleted_at >= since:
+            return position
+        kept = tombstones.retention_text()
         raise BadRequest(
-            f"Invalid '{param}': '{object_id}' does not name an object of this list.",
+            f"Invalid '{param}': '{object_id}' names an object deleted more than {kept} ago; "
+            f"a cursor naming a deleted object holds for {kept} only. List from the start "
+            "again.",
             param,
-            "invalid_cursor",
+            "cursor_expired",
         )
-    return position
+    expired = "" if since is None else (
+        f", or names one deleted more than {tombstones.retention_text()} ago"
+    )
+    raise BadRequest(
+        f"Invalid '{param}': '{object_id}' does not name an object of this list{expired}.",
+        param,
+        "invalid_cursor",
+    )
 
 
 class ThreadViewSet(ThreadsAPIViewSet):

@@ -7,7 +7,8 @@ importer call these functions; none of them builds a query of its own.
     sql.py       quoted names and predicates every statement shares
     threads.py   an owner's threads
     messages.py  a thread's messages and items: pages, one, a new one
-    keys.py      whether an API key still holds
+    keys.py      an API key of a digest, and whether one still holds
+    tombstones.py  how long a deleted object's place is kept, and the purge
 
 The paths every client hits on every turn (a page of messages, a message, a
 thread, a new message, the confirmation of a remembered API key) are SQL of

@@ -9,6 +9,7 @@ from django.db import connections
 from ..models import Message, Tombstone
 from .database import SQLITE_CLOCK, read_alias, run, sql_dialect, write_alias
 from .sql import Names, rows_in_seconds, stored_datetime
+from .tombstones import kept_since
 
 # The columns of a message's answer, in the order `message_object_from_row` reads them.
 MESSAGE_COLUMNS = ("public_id", "created_at", "status", "incomplete_details", "completed_at",
@@ -21,13 +22,14 @@ STAMPED = ("created_at", "completed_at")
 @cache
 def message_page_sql(
     alias: str, vendor: str, use_tz: bool, limit: int, scan_ascending: bool,
-    bounds: tuple[str, ...], confirming: bool,
+    bounds: tuple[str, ...], confirming: bool, expiring: bool,
 ) -> str:
     """A page of a thread's messages; ``bounds``: the comparisons ("<", ">") of its cursors.
 
     Parameters: owner, thread ID[, key]; then for each bound: on PostgreSQL owner and
     thread ID (the partition of the row comparison), and owner, thread ID[, key],
-    cursor ID, thread ID, cursor ID (where the cursor's message stands, or stood).
+    cursor ID, thread ID, cursor ID (where the cursor's message stands, or stood),
+    and if ``expiring`` the earliest deletion time whose tombstone still holds.
     """
     names = Names(alias)
     table, seq = names.table(Message), names.column(Message, "seq")
@@ -43,7 +45,10 @@ def message_page_sql(
             f"AND {names.column(Message, 'public_id', 'W0')} = %s LIMIT 1), "
             f"(SELECT {names.column(Tombstone, 'seq', 'T0')} FROM {names.table(Tombstone)} T0 "
             f"WHERE {names.column(Tombstone, 'container', 'T0')} = %s "
-            f"AND {names.column(Tombstone, 'public_id', 'T0')} = %s LIMIT 1))"
+            f"AND {names.column(Tombstone, 'public_id', 'T0')} = %s"
+            # An expired tombstone is no position: the page is empty, and the view says why.
+            + (f" AND {names.column(Tombstone, 'deleted_at', 'T0')} >= %s" if expiring else "")
+            + " LIMIT 1))"
         )
         if vendor == "postgresql":
             # A bound on seq alone let the planner read every thread's rows in between
@@ -65,9 +70,9 @@ def message_page(
     """Up to ``limit + 1`` messages of ``owner``'s thread in the order of the scan.
 
     ``after`` and ``before`` are message IDs, resolved inside the query to where
-    the message stands (or stood, if deleted); a cursor that names nothing, a
-    thread that is not the owner's, or a key (``key``: its primary key, to
-    confirm) that no longer holds give no rows.
+    the message stands (or stood, if deleted within ``TOMBSTONE_RETENTION``); a
+    cursor that names nothing else, a thread that is not the owner's, or a key
+    (``key``: its primary key, to confirm) that no longer holds give no rows.
     """
     alias = read_alias()
     follows, precedes = (">", "<") if ascending else ("<", ">")
@@ -75,15 +80,19 @@ def message_page(
                    if cursor is not None)
     confirming = key is not None
     vendor = sql_dialect(alias)
+    since = kept_since() if bounds else None
     sql = message_page_sql(alias, vendor, settings.USE_TZ, limit, ascending != backwards,
-                           bounds, confirming)
+                           bounds, confirming, since is not None)
     in_thread = [owner, thread_id, key] if confirming else [owner, thread_id]
     params = list(in_thread)
+    kept = [] if since is None else [
+        Tombstone._meta.get_field("deleted_at").get_db_prep_value(since, connections[alias])
+    ]
     for cursor in (after, before):
         if cursor is not None:
             if vendor == "postgresql":
                 params += [owner, thread_id]
-            params += [*in_thread, cursor, thread_id, cursor]
+            params += [*in_thread, cursor, thread_id, cursor, *kept]
     return rows_in_seconds(run(alias, sql, params), (1, 4, 5))
 
 
