@@ -11,9 +11,10 @@ importer call these functions; none of them builds a query of its own.
     tombstones.py  how long a deleted object's place is kept, and the purge
 
 The paths every client hits on every turn (a page of messages, a message, a
-thread, a new message, the confirmation of a remembered API key) are SQL of
-our own, one text per shape (:func:`functools.cache`), for SQLite and
-PostgreSQL, the two databases the app runs on: building a query with the ORM
+thread, a new message, an API key's lookup and the confirmation of a
+remembered one) are SQL of our own, one text per shape
+(:func:`functools.cache`), for SQLite and PostgreSQL, the two databases the
+app runs on (a system check refuses others): building a query with the ORM
 cost more than SQLite takes to run it (0.5 ms against 0.05 ms for a page of
 20; bench/). Each runs in ``with connections[alias].cursor()`` on the
 database the routers choose, so ``connection.execute_wrapper``,

@@ -9,7 +9,7 @@ from django.db import connections
 from ..models import Message, Tombstone
 from .database import SQLITE_CLOCK, read_alias, run, sql_dialect, write_alias
 from .sql import Names, rows_in_seconds, stored_datetime
-from .tombstones import kept_since
+from .tombstones import kept_since, kept_since_param
 
 # The columns of a message's answer, in the order `message_object_from_row` reads them.
 MESSAGE_COLUMNS = ("public_id", "created_at", "status", "incomplete_details", "completed_at",
@@ -85,9 +85,7 @@ def message_page(
                            bounds, confirming, since is not None)
     in_thread = [owner, thread_id, key] if confirming else [owner, thread_id]
     params = list(in_thread)
-    kept = [] if since is None else [
-        Tombstone._meta.get_field("deleted_at").get_db_prep_value(since, connections[alias])
-    ]
+    kept = [] if since is None else [kept_since_param(alias, since)]
     for cursor in (after, before):
         if cursor is not None:
             if vendor == "postgresql":

@@ -7,9 +7,13 @@ a cursor naming it is refused whether or not it is still stored
 (``views.cursor_position``), and :func:`purge` deletes it.
 """
 
-from datetime import datetime, timedelta
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
-from django.db import router
+from django.conf import settings
+from django.db import connections, router
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -21,16 +25,30 @@ from ..models import Tombstone
 PURGE_BATCH = 1000
 
 
-def retention() -> timedelta | None:
-    """How long a tombstone marks its place after the deletion; None: for ever."""
+def kept_since() -> datetime | None:
+    """The earliest deletion time whose tombstone still marks its place; None: every one does.
+
+    Taken from the start of the current second, so that it, and its form as a parameter
+    (:func:`kept_since_param`), is computed once a second: a page with a cursor reads it.
+    """
     seconds = app_settings.TOMBSTONE_RETENTION
-    return None if seconds is None else timedelta(seconds=seconds)
+    if seconds is None:
+        return None
+    return cutoff(int(time.time()), seconds, settings.USE_TZ)
 
 
-def kept_since(now: datetime | None = None) -> datetime | None:
-    """The earliest deletion time whose tombstone still marks its place; None: every one does."""
-    kept_for = retention()
-    return None if kept_for is None else (now or timezone.now()) - kept_for
+@lru_cache(maxsize=2)
+def cutoff(second: int, retention: int, use_tz: bool) -> datetime:
+    """``retention`` seconds before the epoch second ``second``, as ``timezone.now()``
+    gives times (aware in UTC, or naive and local without USE_TZ)."""
+    moment = datetime.fromtimestamp(second - retention, UTC)
+    return moment if use_tz else timezone.make_naive(moment)
+
+
+@lru_cache(maxsize=4)
+def kept_since_param(alias: str, since: datetime) -> Any:
+    """:func:`kept_since` as a parameter of SQL compared with ``deleted_at`` on ``alias``."""
+    return Tombstone._meta.get_field("deleted_at").get_db_prep_value(since, connections[alias])
 
 
 def marking(tombstones: QuerySet, since: datetime | None) -> QuerySet:
