@@ -8,9 +8,14 @@ project/gunicorn.conf.py as a gunicorn worker is (its environment, its
 a few requests and with ``--requests`` more. The difference, divided by
 ``--requests``, is one request's instructions without the start-up. Counted
 in user space only: the kernel's share of a round trip to PostgreSQL does not
-show. DATABASE_URL picks the database (the demo's SQLite file by default),
-which is migrated and gets a user, an API key and a thread of 50 messages of
-its own.
+show. DATABASE_URL picks the database (the demo's SQLite file by default).
+
+Before either count, a process of its own, not counted, migrates that database,
+gives it a user, an API key and a thread of 50 messages of its own, and answers
+each case: the two counts then start from the same state. When the first count
+migrated and seeded, a fresh database charged its migrations to the larger
+count, and so to the figure; a fresh checkout likewise charged the compiling of
+every module to bytecode.
 """
 
 import argparse
@@ -31,28 +36,57 @@ WARM_UP = 100
 BASELINE = 50
 
 
-def requester(case: str) -> Callable[[], None]:
-    """A function that answers one request of ``case`` through the WSGI handler."""
+# The user the counts' thread and key belong to, and where the counts find the key's secret.
+USERNAME = "bench-instructions"
+SECRET_VARIABLE = "BENCH_INSTRUCTIONS_SECRET"
+
+
+def configure() -> dict:
+    """Configure this process as project/gunicorn.conf.py configures a worker; set Django up.
+
+    Returns the configuration's namespace, whose ``post_worker_init`` the caller runs.
+    """
     import django
 
+    worker = runpy.run_path(str(ROOT / "project" / "gunicorn.conf.py"))  # before Django reads
+    # A connection is reopened once it is CONN_MAX_AGE seconds old (60 by default).
+    # Under valgrind a count runs for minutes, so the reopenings, which a worker pays
+    # once a minute, would be charged to a few hundred requests: on SQLite they made
+    # a retrieve count 3.9 M instead of 1.4 M.
+    os.environ.setdefault("CONN_MAX_AGE", "86400")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     django.setup()
+    return worker
+
+
+def prepare() -> str:
+    """Migrate the database and seed it (once); return the secret of a new API key."""
     from django.contrib.auth import get_user_model
-    from django.core.handlers.wsgi import WSGIHandler
     from django.core.management import call_command
 
     from threads_app.models import APIKey, Message, Thread
 
     call_command("migrate", verbosity=0)
-    user, _ = get_user_model().objects.get_or_create(username="bench-instructions")
-    secret = APIKey.generate(user, name="instructions")[1]
-    thread = Thread.objects.filter(owner=user).first()
-    if thread is None:
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
+    if not Thread.objects.filter(owner=user).exists():
         thread = Thread.objects.create(owner=user)
         for i in range(50):
             Message.objects.create(thread=thread, role="user", content=[
                 {"type": "text", "text": {"value": f"{i}: " + "lorem ipsum " * 12,
                                           "annotations": []}}])
+    return APIKey.generate(user, name="instructions")[1]
+
+
+def requester(case: str, secret: str) -> Callable[[], None]:
+    """A function that answers one request of ``case`` through the WSGI handler, with
+    the key of ``secret``, on the database :func:`prepare` made ready."""
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from threads_app.models import Message, Thread
+
+    thread = Thread.objects.filter(owner__username=USERNAME).first()
+    if thread is None:
+        raise RuntimeError("No thread to count with: run prepare() first.")
     middle = Message.objects.filter(thread=thread).order_by("seq")[25].public_id
     messages = f"/v1/threads/{thread.public_id}/messages"
     body = b'{"role": "user", "content": "' + b"lorem ipsum " * 12 + b'"}'
@@ -83,14 +117,20 @@ def requester(case: str) -> Callable[[], None]:
     return one
 
 
+def prepare_and_warm_up(cases: list[str]) -> None:
+    """Uncounted: make the database ready, answer each case, and print the key's secret."""
+    configure()
+    secret = prepare()
+    for case in cases:
+        one = requester(case, secret)
+        for _ in range(WARM_UP):
+            one()
+    print(secret)
+
+
 def serve(case: str, requests: int) -> None:
-    worker = runpy.run_path(str(ROOT / "project" / "gunicorn.conf.py"))  # before Django reads
-    # A connection is reopened once it is CONN_MAX_AGE seconds old (60 by default).
-    # Under valgrind a count runs for minutes, so the reopenings, which a worker pays
-    # once a minute, would be charged to a few hundred requests: on SQLite they made
-    # a retrieve count 3.9 M instead of 1.4 M.
-    os.environ.setdefault("CONN_MAX_AGE", "86400")
-    one = requester(case)
+    worker = configure()
+    one = requester(case, os.environ[SECRET_VARIABLE])
     worker["post_worker_init"](None)
     for _ in range(WARM_UP):
         one()
@@ -98,7 +138,7 @@ def serve(case: str, requests: int) -> None:
         one()
 
 
-def counted(case: str, requests: int) -> int:
+def counted(case: str, requests: int, secret: str) -> int:
     """Instructions of a whole process that answers ``requests`` of ``case`` after warming up."""
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
@@ -106,7 +146,7 @@ def counted(case: str, requests: int) -> int:
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
              sys.executable, "-m", "bench.instructions", "--serve", case, str(requests)],
             cwd=ROOT, check=True, capture_output=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
+            env={**os.environ, "PYTHONHASHSEED": "0", SECRET_VARIABLE: secret},
         )
         return int(re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE).group(1))
 
@@ -118,16 +158,27 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", help=f"any of {', '.join(CASES)} (default: all)")
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--serve", nargs=2, metavar=("CASE", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
         return
     if unknown := set(args.cases) - set(CASES):
         parser.error(f"unknown case: {', '.join(sorted(unknown))}")
+    cases = args.cases or list(CASES)
+    if args.prepare:
+        prepare_and_warm_up(cases)
+        return
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed: apt-get install valgrind")
-    for case in args.cases or CASES:
-        extra = counted(case, BASELINE + args.requests) - counted(case, BASELINE)
+    prepared = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--prepare", *cases],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )
+    secret = prepared.stdout.split()[-1]
+    for case in cases:
+        extra = (counted(case, BASELINE + args.requests, secret)
+                 - counted(case, BASELINE, secret))
         print(f"{case:10} {extra / args.requests / 1e6:.3f} M instructions a request", flush=True)
 
 

@@ -90,6 +90,9 @@ if _replica_url and DATABASES["default"]["ENGINE"] == "django.db.backends.postgr
         "CONN_MAX_AGE": 0,
         "TEST": {"MIRROR": "default"},
     }
+# A database of a vendor the app does not run on, for the system check
+# (tests/test_checks.py). Its backend never connects, and no test asks for it.
+DATABASES["mysql"] = {"ENGINE": "tests.mysql_backend", "NAME": "unused"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"

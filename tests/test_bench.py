@@ -10,7 +10,7 @@ from django.test import Client
 from bench.__main__ import ratio
 from bench.cpu import GROUPS, CPUSplit, per_request_us, process_seconds
 from bench.floor import canned_body
-from bench.instructions import CASES, requester
+from bench.instructions import CASES, prepare, requester
 from bench.seed import seed_thread
 from threads_app.models import Message, Thread
 
@@ -72,7 +72,7 @@ def test_query_floor_answers_the_floors_body_after_one_query(
 @pytest.mark.parametrize("case", CASES)
 def test_every_case_of_the_instruction_count_is_answered(case, settings):
     settings.ROOT_URLCONF = "bench.urls"
-    answer = requester(case)
+    answer = requester(case, prepare())
     for _ in range(3):
         answer()  # fails unless the answer is a 200
 

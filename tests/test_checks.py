@@ -209,6 +209,38 @@ def test_only_the_databases_our_models_are_routed_to_are_checked():
     assert all("'archive'" in m.msg for m in messages)
 
 
+class MySQLRouter:
+    """Reads threads_app's models where Django would, writes API keys to the 'mysql' database
+    (tests/settings.py), whose backend says it is MySQL and never connects."""
+
+    def db_for_read(self, model, **hints):
+        return None
+
+    def db_for_write(self, model, **hints):
+        return "mysql" if model._meta.model_name == "apikey" else None
+
+
+def test_a_database_the_app_does_not_run_on_is_an_error():
+    """Every model of the app is looked at, for reads and for writes, not only messages."""
+    with override_settings(DATABASE_ROUTERS=[f"{__name__}.MySQLRouter"]):
+        messages = run_checks(tags=["threads_app"])
+    assert [m.id for m in messages] == ["threads_app.E026"]
+    assert "'mysql'" in messages[0].msg and "is mysql" in messages[0].msg
+    assert ids() == []  # the suite's own databases, once the router is gone
+
+
+@pytest.mark.parametrize("value", ["2592000", 0, -1, 2.5, True, []])
+def test_tombstone_retention_is_none_or_positive_seconds(value):
+    with override_settings(THREADS_APP={"TOMBSTONE_RETENTION": value}):
+        assert ids() == ["threads_app.E025"]
+
+
+@pytest.mark.parametrize("value", [None, 1, 86400])
+def test_tombstone_retention_accepts_none_and_seconds(value):
+    with override_settings(THREADS_APP={"TOMBSTONE_RETENTION": value}):
+        assert ids() == []
+
+
 def test_every_setting_and_check_id_is_documented():
     page = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
     listed = {line.split()[0] for line in checks.__doc__.splitlines() if "threads_app." in line}

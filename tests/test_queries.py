@@ -76,7 +76,7 @@ def test_the_first_request_with_a_key_looks_it_up(api, long_thread, settings):
 
 
 STATEMENTS = (messages.message_page_sql, messages.message_sql, threads.thread_sql,
-              messages.insert_message_sql, keys.usable_key_sql)
+              messages.insert_message_sql, keys.usable_key_sql, keys.find_key_sql)
 
 
 def misses() -> dict[str, int]:
@@ -106,6 +106,22 @@ def test_list_and_retrieve_build_their_sql_once(api, long_thread, settings, reme
         assert api.get(path).status_code == 200
     assert post(api, url("message-list", thread_id=thread_id), {"role": "user", "content": "x"})
     assert misses() == built
+
+
+def test_a_key_looked_up_on_every_request_is_one_query_of_sql_built_once(
+    api, long_thread, settings
+):
+    """With the key cache off, each request looks its key up (with its user) in one query,
+    which runs the store's SQL: built for the first lookup, then reused."""
+    settings.THREADS_APP = {"API_KEY_CACHE_SECONDS": 0}
+    APIKeyAuthentication.remembered.by_digest.clear()
+    path = url("message-list", thread_id=long_thread[0])
+    assert len(count(api, "get", path)) == 2
+    before = keys.find_key_sql.cache_info()
+    lookup, page = count(api, "get", path)
+    assert "threads_app_apikey" in lookup and "auth_user" in lookup
+    after = keys.find_key_sql.cache_info()
+    assert (after.misses, after.hits) == (before.misses, before.hits + 1)
 
 
 def test_a_remembered_key_is_confirmed_by_sql_built_once(api):

@@ -4,6 +4,7 @@ import io
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import timedelta
 
 import openai
 import pytest
@@ -11,9 +12,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test import Client
+from django.utils import timezone
 
-from threads_app import signals
-from threads_app.models import APIKey, IdempotencyRecord, Message, Thread, Tombstone
+from threads_app import signals, store
+from threads_app.models import APIKey, IdempotencyRecord, Message, Thread, Tombstone, hash_api_key
 
 from . import instrumentation
 from .conftest import mount_url
@@ -298,3 +300,34 @@ def test_a_host_execute_wrapper_sees_every_query_of_the_cooler_paths(sdk, record
     assert tables(deleted) == [key, thread_table, messages, tombstones, messages]
     assert deleted[3].startswith("INSERT") and deleted[4].startswith("DELETE")
     assert "thread_id" in deleted[4].split(" WHERE ")[1]
+
+
+def fields(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname)
+            for field in type(instance)._meta.concrete_fields}
+
+
+@pytest.mark.django_db
+def test_a_key_is_found_with_its_user_as_the_orm_finds_them(user):
+    """Every field as ``select_related("user")`` loads it (times aware), saved as stored
+    rows are; a revoked key is not found, and a deactivated user's is (the caller checks)."""
+    user.last_login = timezone.now() - timedelta(days=1)
+    user.save()
+    api_key, secret = APIKey.generate(user, name="laptop")
+    APIKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    digest = hash_api_key(secret)
+
+    found = store.find_key(digest)
+    expected = APIKey.objects.select_related("user").get(pk=api_key.pk)
+    assert fields(found) == fields(expected)
+    assert fields(found.user) == fields(expected.user)
+    assert timezone.is_aware(found.last_used_at) and timezone.is_aware(found.user.date_joined)
+    found.name = "renamed"
+    found.save(update_fields=["name"])  # an update of the stored row, not an insert
+    assert APIKey.objects.get().name == "renamed"
+
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    assert store.find_key(digest).user.is_active is False
+    APIKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
+    assert store.find_key(digest) is None
+    assert store.find_key(hash_api_key("sk-unknown")) is None

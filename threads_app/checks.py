@@ -27,6 +27,8 @@ a retired check keeps its line here, marked retired.
     threads_app.E022  REPLICA_CACHE names no cache in CACHES
     threads_app.E023  READ_YOUR_WRITES_SECONDS is not a positive integer
     threads_app.E024  replicas are set, and the primary or a replica is not PostgreSQL
+    threads_app.E025  TOMBSTONE_RETENTION is neither None nor a positive integer
+    threads_app.E026  the routers send our models to a database that is not SQLite or PostgreSQL
     threads_app.W001  THREADS_APP has a key that is no setting (a typo?)
     threads_app.W002  throttling counts in a cache that each process keeps for itself
     threads_app.W003  SQLite database without WAL journal
@@ -47,7 +49,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
-from django.db import router
+from django.db import connections, router
 from django.db.utils import ConnectionDoesNotExist
 from django.utils.module_loading import import_string
 
@@ -228,6 +230,21 @@ def check_throttling(configured: dict[str, Any]) -> list[CheckMessage]:
     return messages
 
 
+def check_tombstone_retention(configured: dict[str, Any]) -> list[CheckMessage]:
+    value = effective(configured, "TOMBSTONE_RETENTION")
+    if value is None or (is_integer(value) and value >= 1):
+        return []
+    return [
+        Error(
+            f"THREADS_APP['TOMBSTONE_RETENTION'] is {value!r}; it must be None (keep "
+            "tombstones for ever) or a number of seconds of at least 1.",
+            hint=f"Set it to an integer such as {DEFAULTS['TOMBSTONE_RETENTION']!r} (30 days, "
+            "the default), or None.",
+            id="threads_app.E025",
+        )
+    ]
+
+
 def check_owner_function(configured: dict[str, Any]) -> list[CheckMessage]:
     value = effective(configured, "OWNER_FUNCTION")
     problem = None
@@ -337,6 +354,7 @@ SETTING_CHECKS: dict[str, SettingCheck] = {
     **{name: check_integers for name in INTEGER_SETTINGS},
     "AUTHENTICATION_CLASSES": check_authentication_classes,
     "OWNER_FUNCTION": check_owner_function,
+    "TOMBSTONE_RETENTION": check_tombstone_retention,
     "THROTTLE_RATE": check_throttling,
     "THROTTLE_CACHE": check_throttling,
     "REPLICA_DATABASES": check_replicas,
@@ -389,10 +407,10 @@ def check_installed_apps(app_configs: Iterable[AppConfig] | None = None, **kwarg
 
 def our_database_aliases() -> list[str]:
     """The databases our models are read from and written to, as the routers decide."""
-    from .models import Message, Thread
+    from django.apps import apps
 
     aliases = []
-    for model in (Thread, Message):
+    for model in apps.get_app_config("threads_app").get_models():
         try:
             routed = (router.db_for_read(model), router.db_for_write(model))
         except ConnectionDoesNotExist:
@@ -445,9 +463,31 @@ def sqlite_problems(alias: str, options: dict[str, Any]) -> list[CheckMessage]:
     return messages
 
 
+def vendor_problems(alias: str) -> list[CheckMessage]:
+    from .store.database import VENDORS
+
+    try:
+        vendor = connections[alias].vendor
+    except ConnectionDoesNotExist:
+        return []  # Django names the missing alias itself, at the first query
+    if vendor in VENDORS:
+        return []
+    return [
+        Error(
+            f"The routers send threads_app's models to the database {alias!r}, which is "
+            f"{vendor}; threads_app runs on SQLite and PostgreSQL only, and would answer "
+            "every request with an error.",
+            hint="Point DATABASE_ROUTERS (or DATABASES['default']) at a SQLite or PostgreSQL "
+            "database for the app label 'threads_app'.",
+            id="threads_app.E026",
+        )
+    ]
+
+
 def check_databases(app_configs: Iterable[AppConfig] | None = None, **kwargs: Any) -> list:
     messages: list[CheckMessage] = []
     for alias in our_database_aliases():
+        messages.extend(vendor_problems(alias))
         config = settings.DATABASES.get(alias) or {}
         if config.get("ENGINE") != "django.db.backends.sqlite3" or is_in_memory(config.get("NAME")):
             # An in-memory database has one connection: no readers to block, no file.

@@ -48,6 +48,11 @@ DEFAULTS: dict[str, Any] = {
     # A request still running after this long (seconds) is taken as dead, and a
     # retry with its key runs again instead of answering 409.
     "IDEMPOTENCY_IN_FLIGHT_TIMEOUT": 120,
+    # How long (seconds) a cursor naming a deleted thread or message keeps working;
+    # after it, such a cursor answers 400 and purge_tombstones deletes what marked
+    # the place. 30 days outlasts any walk through a list and a client that syncs
+    # a thread with `after=<last seen>` at least monthly; None keeps them forever.
+    "TOMBSTONE_RETENTION": 30 * 24 * 60 * 60,
     # Requests per API key, as DRF writes rates ("100/min", "5000/hour"); None: no throttling.
     "THROTTLE_RATE": None,
     # The cache that holds throttling counters. It must be shared by every worker
@@ -137,6 +142,10 @@ class AppSettings:
     @property
     def IDEMPOTENCY_IN_FLIGHT_TIMEOUT(self) -> int:
         return self._get("IDEMPOTENCY_IN_FLIGHT_TIMEOUT")
+
+    @property
+    def TOMBSTONE_RETENTION(self) -> int | None:
+        return self._get("TOMBSTONE_RETENTION")
 
     @property
     def THROTTLE_RATE(self) -> str | None:

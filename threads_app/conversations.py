@@ -106,7 +106,10 @@ class ItemViewSet(ConversationAPIViewSet):
         page_request = paginator.get_page_request(request)
         rows, has_more = store.item_page(thread, page_request, paginator.get_max_bytes())
         if not rows:
-            self.check_cursors(page_request, lambda item_id: store.item_position(thread, item_id))
+            self.check_cursors(
+                page_request, lambda item_id: store.item_position(thread, item_id),
+                thread.public_id,
+            )
         page = Page(rows, has_more)
         return self.respond(
             paginator.get_paginated_data([item_object(row) for row in page.items], page)

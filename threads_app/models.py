@@ -127,15 +127,20 @@ class Tombstone(models.Model):
     """Where a deleted thread or message stood, so that a cursor naming it still works.
 
     It keeps the position only: no content, no metadata. ``container`` is the
-    thread's public ID for a message, and ``owner:<pk>`` for a thread.
+    thread's public ID for a message, and ``owner:<pk>`` for a thread. It marks
+    a position for ``TOMBSTONE_RETENTION`` after ``deleted_at``; then a cursor
+    naming it is refused, and ``purge_tombstones`` deletes it.
     """
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.CharField(max_length=ID_MAX_LENGTH)
     container = models.CharField(max_length=ID_MAX_LENGTH)
     seq = models.BigIntegerField()
+    deleted_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        # The purge finds the oldest tombstones through it, whatever their container.
+        indexes = [models.Index(fields=["deleted_at"], name="threads_app_tombstone_deleted")]
         constraints = [
             # An item ID is unique within its thread only, and so is its tombstone.
             models.UniqueConstraint(

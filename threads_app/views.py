@@ -24,7 +24,7 @@ from .exceptions import APIError, BadRequest, NotFound, exception_handler
 from .filters import FilterBackend, MessageFilter
 from .idempotency import IdempotencyPolicy, Replay
 from .items import MESSAGE_OBJECT, THREAD_OBJECT
-from .models import Message, Thread
+from .models import Message, Thread, Tombstone
 from .pagination import CursorPagination, MessagePagination, PageRequest, ThreadPagination
 from .renderers import JSONOnlyNegotiation, JSONParser, JSONRenderer, RenderedResponse
 from .representation import (
@@ -278,22 +278,44 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             raise self.thread_not_found()
         return thread
 
-    def check_cursors(self, page_request: PageRequest, position: Callable[[str], Any]) -> None:
-        """400 for the first cursor ``position`` places nowhere: it names no object of the
-        list, now or before (a deleted one keeps its place)."""
+    def check_cursors(
+        self, page_request: PageRequest, position: Callable[[str], Any], container: str
+    ) -> None:
+        """400 for the first cursor ``position`` places nowhere in the list ``container``.
+
+        The one place that answers a cursor the page's query could not place:
+        ``cursor_expired`` if it names an object deleted longer ago than
+        ``TOMBSTONE_RETENTION`` (its tombstone not yet purged), else
+        ``invalid_cursor``, which is also what such a cursor gets once the
+        tombstone is purged: the message then says it may be either.
+        """
         for param in ("after", "before"):
             object_id = getattr(page_request, param)
-            if object_id is not None and position(object_id) is None:
+            if object_id is None or position(object_id) is not None:
+                continue
+            if store.tombstones.expired(container, object_id):
+                kept = store.tombstones.retention_text()
                 raise BadRequest(
-                    f"Invalid '{param}': '{object_id}' does not name an object of this list.",
+                    f"Invalid '{param}': '{object_id}' names an object deleted more than "
+                    f"{kept} ago; a cursor naming a deleted object holds for {kept} only. "
+                    "List from the start again.",
                     param,
-                    "invalid_cursor",
+                    "cursor_expired",
                 )
+            expired = "" if app_settings.TOMBSTONE_RETENTION is None else (
+                f", or names one deleted more than {store.tombstones.retention_text()} ago"
+            )
+            raise BadRequest(
+                f"Invalid '{param}': '{object_id}' does not name an object of this list{expired}.",
+                param,
+                "invalid_cursor",
+            )
 
     def list_page(
         self,
         read_page: Callable[[PageRequest, int | None], list],
         position: Callable[[str], Any],
+        container: str,
         to_object: Callable[[Any], dict[str, Any]],
         check_container: Callable[[], object] = lambda: None,
     ) -> HttpResponse:
@@ -305,7 +327,8 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         that names nothing all give an empty page, and so may an invalid parameter
         here. Only then do we check again, one query at a time in the order of the
         checks (401 for the key, 404 for the container, then each parameter, each
-        cursor's ``position``), so that the answer is the one the first failing
+        cursor's ``position`` in the list ``container``: a thread's ID, or an
+        owner's ``Tombstone.owner_container``), so that the answer is the one the first failing
         check gives.
         """
         paginator = self.get_paginator()
@@ -322,7 +345,7 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
             confirm_key(self.request)
             check_container()
             page_request = paginator.get_page_request(self.request)
-            self.check_cursors(page_request, position)
+            self.check_cursors(page_request, position, container)
             if page is None:
                 page = paginator.page_from_rows(read_page(page_request, None), page_request)
         return self.respond(
@@ -339,6 +362,7 @@ class ThreadViewSet(ThreadsAPIViewSet):
         return self.list_page(
             lambda page_request, key: store.thread_page(owner, page_request),
             lambda thread_id: store.thread_position(owner, thread_id),
+            Tombstone.owner_container(owner),
             thread_object_from_row,
         )
 
@@ -400,6 +424,7 @@ class MessageViewSet(ThreadsAPIViewSet):
                 owner, thread_id, key, page_request, **self.get_filters()
             ),
             lambda message_id: store.message_position(owner, thread_id, message_id),
+            thread_id,
             lambda row: message_object_from_row(row, thread_id),
             check_container=self.get_thread,
         )

@@ -10,7 +10,8 @@ importer call these functions; none of them builds a query of its own.
     messages.py     a thread's messages in the Threads view: a page (by run too), one,
                     a new one, a change, a deletion (of any item)
     items.py        a conversation's items: a page bounded in bytes, one, new ones
-    tombstones.py   where a deleted thread or message stood, for cursors
+    tombstones.py   where a deleted thread or message stood, for cursors; how long
+                    that is kept (TOMBSTONE_RETENTION), and the purge
     keys.py         whether an API key still holds; what staff do with keys
     idempotency.py  a key's claim and the answer kept for it
     search.py       which threads and messages a term typed in the admin finds
@@ -26,9 +27,10 @@ that names nothing. Writes into a thread take its row lock first
 None.
 
 The paths every client hits on every turn (a page of messages, a message, a
-thread, a new message, the confirmation of a remembered API key) are SQL of
-our own, one text per shape (:func:`functools.cache`), for SQLite and
-PostgreSQL, the two databases the app runs on: building a query with the ORM
+thread, a new message, an API key's lookup and the confirmation of a
+remembered one) are SQL of our own, one text per shape
+(:func:`functools.cache`), for SQLite and PostgreSQL, the two databases the
+app runs on (a system check refuses others): building a query with the ORM
 cost more than SQLite takes to run it (0.5 ms against 0.05 ms for a page of
 20; bench/). So are the pages of threads and of items, which share their
 cursors' SQL. Each runs in ``with connections[alias].cursor()`` on the
@@ -45,7 +47,7 @@ the index covers the query. Rows come back as tuples: timestamps as epoch
 seconds computed by the database, JSON as the text it was stored as.
 """
 
-from . import idempotency, keys, search, staff, transfer
+from . import idempotency, keys, search, staff, tombstones, transfer
 from .database import (
     atomic,
     on_commit,
@@ -84,6 +86,6 @@ __all__ = [
     "insert_message", "item_page", "item_position", "item_row", "key_is_usable", "keys",
     "lock_thread", "message", "message_page", "message_position", "new_message",
     "on_commit", "read_alias", "register_sqlite_clock", "search", "send_on_commit", "staff",
-    "thread", "thread_page", "thread_position", "transfer", "update_message", "update_thread",
-    "write_alias",
+    "thread", "thread_page", "thread_position", "tombstones", "transfer", "update_message",
+    "update_thread", "write_alias",
 ]

@@ -15,7 +15,7 @@ from ..items import MESSAGE, MessageStatus, new_item_id, threads_content
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
 from .sql import Names
-from .tombstones import position_sql
+from .tombstones import kept_since_param, position_sql
 
 if TYPE_CHECKING:
     from ..pagination import PageRequest
@@ -44,7 +44,7 @@ def item_sizes_sql(
 
     The size is that of the item's stored JSON, or of the Threads parts a message
     is kept as. Parameters: thread key; then for each bound: on PostgreSQL the
-    thread key, and thread key, cursor ID, thread ID, cursor ID.
+    thread key, and thread key, cursor ID, thread ID, cursor ID, kept since.
     """
     names = Names(alias)
     seq, thread = names.column(Message, "seq"), names.column(Message, "thread")
@@ -78,7 +78,7 @@ def item_page(thread: Thread, page: "PageRequest", max_bytes: int) -> tuple[list
     for cursor, _ in cursors:
         if vendor == "postgresql":
             params.append(thread.seq)
-        params += [thread.seq, cursor, thread.public_id, cursor]
+        params += [thread.seq, cursor, thread.public_id, cursor, kept_since_param(alias)]
     sizes = run(alias, sql, params)
     chosen: list[int] = []
     total = 0
@@ -97,7 +97,8 @@ def item_page(thread: Thread, page: "PageRequest", max_bytes: int) -> tuple[list
 
 @cache
 def item_position_sql(alias: str, vendor: str) -> str:
-    """Where an item stands or stood. Parameters: thread key, ID, thread ID, ID."""
+    """Where an item stands or stood. Parameters: thread key, ID, thread ID, ID, and the
+    earliest deletion time still kept."""
     names = Names(alias)
     return "SELECT " + position_sql(names, item_position_live(names))
 
@@ -105,7 +106,7 @@ def item_position_sql(alias: str, vendor: str) -> str:
 def item_position(thread: Thread, item_id: str) -> int | None:
     """Where ``item_id`` stands (or stood) in ``thread``; None if it never did."""
     alias = read_alias()
-    params = [thread.seq, item_id, thread.public_id, item_id]
+    params = [thread.seq, item_id, thread.public_id, item_id, kept_since_param(alias)]
     return run(alias, item_position_sql(alias, sql_dialect(alias)), params)[0][0]
 
 

@@ -22,7 +22,7 @@ from .database import (
     write_alias,
 )
 from .sql import Names, rows_in_seconds, stored_datetime
-from .tombstones import position_sql, record_deleted_message
+from .tombstones import kept_since_param, position_sql, record_deleted_message
 
 if TYPE_CHECKING:
     from ..pagination import PageRequest
@@ -57,8 +57,8 @@ def message_page_sql(
 
     Parameters: owner, thread ID[, key]; the run ID if ``by_run``; then for each
     bound: on PostgreSQL owner and thread ID (the partition of the row comparison),
-    and owner, thread ID[, key], cursor ID, thread ID, cursor ID (where the cursor's
-    message stands, or stood).
+    and owner, thread ID[, key], cursor ID, thread ID, cursor ID, kept since (where the
+    cursor's message stands, or stood: :func:`tombstones.position_sql`).
     """
     names = Names(alias)
     table, seq = names.table(Message), names.column(Message, "seq")
@@ -104,13 +104,14 @@ def message_page(
     for cursor, _ in cursors:
         if vendor == "postgresql":
             params += [owner, thread_id]
-        params += [*in_thread, cursor, thread_id, cursor]
+        params += [*in_thread, cursor, thread_id, cursor, kept_since_param(alias)]
     return rows_in_seconds(run(alias, sql, params), (1, 4, 5))
 
 
 @cache
 def message_position_sql(alias: str, vendor: str) -> str:
-    """Where a message stands or stood. Parameters: owner, thread ID, ID, thread ID, ID."""
+    """Where a message stands or stood. Parameters: owner, thread ID, ID, thread ID, ID,
+    and the earliest deletion time still kept."""
     names = Names(alias)
     return "SELECT " + position_sql(names, message_position_live(names, False))
 
@@ -118,7 +119,7 @@ def message_position_sql(alias: str, vendor: str) -> str:
 def message_position(owner: Any, thread_id: str, message_id: str) -> int | None:
     """Where ``message_id`` stands (or stood) in ``owner``'s thread; None if it never did."""
     alias = read_alias()
-    params = [owner, thread_id, message_id, thread_id, message_id]
+    params = [owner, thread_id, message_id, thread_id, message_id, kept_since_param(alias)]
     return run(alias, message_position_sql(alias, sql_dialect(alias)), params)[0][0]
 
 

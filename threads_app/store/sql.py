@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Model
+from django.db.models import DateTimeField, Field, Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -89,18 +89,22 @@ class Names:
 
     def usable_key(self) -> str:
         """SQL that holds while the API key of the one parameter authenticates."""
-        user_field = APIKey._meta.get_field("user")
-        user_model = user_field.related_model
+        user_model = APIKey._meta.get_field("user").related_model
         k, u = "k", "u"
         conditions = [f"{self.column(APIKey, 'revoked_at', k)} IS NULL"]
         join = ""
         if any(field.name == "is_active" for field in user_model._meta.concrete_fields):
-            join = (f" INNER JOIN {self.table(user_model)} {u} ON "
-                    f"{k}.{self.quote(user_field.column)} = "
-                    f"{u}.{self.quote(user_field.target_field.column)}")
+            join = " " + self.key_user_join(k, u)
             conditions.append(self.column(user_model, "is_active", u))
         conditions.append(f"{k}.{self.quote(APIKey._meta.pk.column)} = %s")
         return f"SELECT 1 FROM {self.table(APIKey)} {k}{join} WHERE {' AND '.join(conditions)}"
+
+    def key_user_join(self, key: str, user: str) -> str:
+        """``INNER JOIN`` of the user (as ``user``) to the API keys' table (as ``key``)."""
+        user_field = APIKey._meta.get_field("user")
+        return (f"INNER JOIN {self.table(user_field.related_model)} {user} ON "
+                f"{key}.{self.quote(user_field.column)} = "
+                f"{user}.{self.quote(user_field.target_field.column)}")
 
     def owned_thread(self, alias: str, confirming: bool) -> str:
         """The key of the thread of two parameters, owner and public ID, with a key's if asked."""
@@ -140,11 +144,35 @@ def rows_in_seconds(rows: list[tuple], positions: tuple[int, ...]) -> list[tuple
     ]
 
 
+def model_instance(model: type[Model], alias: str, values: Sequence[Any]) -> Model:
+    """An instance of ``model`` from the driver's values of its concrete fields, in order.
+
+    Converted as the ORM reads them: a field's own ``from_db_value`` (JSON, a host's
+    fields), timestamps aware as stored, everything else through ``to_python``.
+    """
+    connection = connections[alias]
+    fields = model._meta.concrete_fields
+    return model.from_db(
+        alias, [field.attname for field in fields],
+        [python_value(field, value, connection) for field, value in zip(fields, values,
+                                                                         strict=True)],
+    )
+
+
+def python_value(field: Field, value: Any, connection: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(field, DateTimeField):
+        return stored_datetime(value)
+    if hasattr(field, "from_db_value"):
+        return field.from_db_value(value, None, connection)
+    return field.to_python(value)
+
+
 def stored_datetime(value: datetime | str) -> datetime:
-    """A timestamp an INSERT returned, as the ORM would read it."""
-    if isinstance(value, datetime):
-        return value
-    moment = parse_datetime(value)  # SQLite's text
+    """A timestamp the database returned, as the ORM would read it."""
+    # SQLite's driver parses a column declared datetime, to a naive time; not an expression.
+    moment = value if isinstance(value, datetime) else parse_datetime(value)
     if settings.USE_TZ and timezone.is_naive(moment):
         moment = timezone.make_aware(moment, UTC)
     return moment

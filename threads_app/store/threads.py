@@ -11,7 +11,7 @@ from .. import signals, validation
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
 from .sql import Names, rows_in_seconds
-from .tombstones import position_sql, record_deleted_thread
+from .tombstones import kept_since_param, position_sql, record_deleted_thread
 
 if TYPE_CHECKING:
     from ..pagination import PageRequest
@@ -56,8 +56,8 @@ def thread_page_sql(
     """A page of an owner's threads; ``bounds``: the comparisons ("<", ">") of its cursors.
 
     Parameters: owner; then for each bound: on PostgreSQL the owner (the partition
-    of the row comparison), and owner, cursor ID, the owner's container, cursor ID
-    (where the cursor's thread stands, or stood).
+    of the row comparison), and owner, cursor ID, the owner's container, cursor ID,
+    kept since (where the cursor's thread stands, or stood).
     """
     names = Names(alias)
     owner, seq = names.column(Thread, "owner"), names.column(Thread, "seq")
@@ -89,13 +89,14 @@ def thread_page(owner: Any, page: "PageRequest") -> list[tuple]:
     for cursor, _ in cursors:
         if vendor == "postgresql":
             params.append(owner)
-        params += [owner, cursor, container, cursor]
+        params += [owner, cursor, container, cursor, kept_since_param(alias)]
     return rows_in_seconds(run(alias, sql, params), (1,))
 
 
 @cache
 def thread_position_sql(alias: str, vendor: str) -> str:
-    """Where a thread of an owner stands or stood. Parameters: owner, ID, container, ID."""
+    """Where a thread of an owner stands or stood. Parameters: owner, ID, container, ID,
+    and the earliest deletion time still kept."""
     names = Names(alias)
     return "SELECT " + position_sql(names, thread_position_live(names))
 
@@ -103,7 +104,8 @@ def thread_position_sql(alias: str, vendor: str) -> str:
 def thread_position(owner: Any, thread_id: str) -> int | None:
     """Where ``thread_id`` stands (or stood) among ``owner``'s threads; None if it never did."""
     alias = read_alias()
-    params = [owner, thread_id, Tombstone.owner_container(owner), thread_id]
+    params = [owner, thread_id, Tombstone.owner_container(owner), thread_id,
+              kept_since_param(alias)]
     return run(alias, thread_position_sql(alias, sql_dialect(alias)), params)[0][0]
 
 

@@ -2,28 +2,103 @@
 
 A tombstone keeps a deleted row's ``seq`` under its public ID, in the list the
 row was part of (its ``container``): the thread's public ID for a message, and
-``Tombstone.owner_container(owner)`` for a thread. It keeps nothing else. A
-cursor stands where its row is, else where its tombstone says the row stood.
+``Tombstone.owner_container(owner)`` for a thread. A cursor stands where its
+row is, else where its tombstone says the row stood, for ``TOMBSTONE_RETENTION``
+after ``deleted_at``. From then on no query takes the tombstone as a position
+(:func:`position_sql` compares with :func:`kept_since`), a cursor naming it is
+refused whether or not it is still stored (:func:`expired` tells the view why),
+and :func:`purge` deletes it.
 
 The deletions of threads.py and messages.py write these, whichever door
 (the API, the admin) they come through, under the thread's row lock.
 """
 
+import time
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, router
+from django.utils import timezone
+
+from ..conf import app_settings
 from ..models import Message, Thread, Tombstone
-from .database import write_alias
+from .database import read_alias, write_alias
 from .sql import Names
+
+# Tombstones one statement of the purge deletes. Each batch commits on its own, so
+# that the purge never holds many row locks, nor SQLite's write lock, for long.
+PURGE_BATCH = 1000
+# What "kept since" is without a retention: every tombstone is younger.
+EVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def position_sql(names: Names, live: str) -> str:
-    """Where a cursor stands: the ``seq`` that ``live`` selects, else its tombstone's.
+    """Where a cursor stands: the ``seq`` that ``live`` selects, else its kept tombstone's.
 
-    Parameters: those of ``live``, then the list's container and the cursor's ID.
-    NULL if the cursor names nothing, which makes a bound by it hold for no row.
+    Parameters: those of ``live``, then the list's container, the cursor's ID and
+    :func:`kept_since_param`. NULL if the cursor names nothing (or an object deleted
+    past the retention), which makes a bound by it hold for no row.
     """
     return (f"COALESCE(({live} LIMIT 1), "
             f"(SELECT {names.column(Tombstone, 'seq', 'T0')} FROM {names.table(Tombstone)} T0 "
             f"WHERE {names.column(Tombstone, 'container', 'T0')} = %s "
-            f"AND {names.column(Tombstone, 'public_id', 'T0')} = %s LIMIT 1))")
+            f"AND {names.column(Tombstone, 'public_id', 'T0')} = %s "
+            f"AND {names.column(Tombstone, 'deleted_at', 'T0')} >= %s LIMIT 1))")
+
+
+def kept_since() -> datetime | None:
+    """The earliest deletion time whose tombstone still marks its place; None: every one does.
+
+    Taken from the start of the current second, so that it, and its form as a parameter
+    (:func:`kept_since_param`), is computed once a second: a page with a cursor reads it.
+    """
+    seconds = app_settings.TOMBSTONE_RETENTION
+    if seconds is None:
+        return None
+    return cutoff(int(time.time()), seconds, settings.USE_TZ)
+
+
+@lru_cache(maxsize=2)
+def cutoff(second: int, retention: int, use_tz: bool) -> datetime:
+    """``retention`` seconds before the epoch second ``second``, as ``timezone.now()``
+    gives times (aware in UTC, or naive and local without USE_TZ)."""
+    moment = datetime.fromtimestamp(second - retention, UTC)
+    return moment if use_tz else timezone.make_naive(moment)
+
+
+def kept_since_param(alias: str) -> Any:
+    """:func:`kept_since` as the parameter :func:`position_sql` compares ``deleted_at`` with."""
+    since = kept_since()
+    if since is None:
+        since = EVER if settings.USE_TZ else timezone.make_naive(EVER)
+    return prepared_time(alias, since)
+
+
+@lru_cache(maxsize=4)
+def prepared_time(alias: str, moment: datetime) -> Any:
+    return Tombstone._meta.get_field("deleted_at").get_db_prep_value(moment, connections[alias])
+
+
+def expired(container: str, public_id: str) -> bool:
+    """Whether ``public_id`` of ``container`` was deleted longer ago than the retention
+    and its tombstone is still stored (not yet purged)."""
+    since = kept_since()
+    if since is None:
+        return False
+    return Tombstone.objects.using(read_alias()).filter(
+        container=container, public_id=public_id, deleted_at__lt=since
+    ).exists()
+
+
+def retention_text() -> str:
+    """The retention in words, for messages to people: "30 days", "12 hours", "90 seconds"."""
+    seconds = app_settings.TOMBSTONE_RETENTION
+    units = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+    unit, count = next((unit, seconds // length) for unit, length in units
+                       if seconds % length == 0)
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def record_deleted_thread(thread: Thread) -> None:
@@ -45,3 +120,21 @@ def record_deleted_message(thread: Thread, message: Message) -> None:
         public_id=message.public_id, container=thread.public_id, seq=message.seq
     )
 
+
+def purge(batch_size: int = PURGE_BATCH) -> int:
+    """Delete the tombstones past retention, ``batch_size`` at a time; return how many went.
+
+    Oldest first, through the index on ``deleted_at``. With no retention it deletes nothing.
+    """
+    since = kept_since()
+    if since is None:
+        return 0
+    alias = router.db_for_write(Tombstone)
+    expired = Tombstone.objects.using(alias).filter(deleted_at__lt=since).order_by("deleted_at")
+    deleted = 0
+    while True:
+        batch = list(expired.values_list("pk", flat=True)[:batch_size])
+        if batch:
+            deleted += Tombstone.objects.using(alias).filter(pk__in=batch).delete()[0]
+        if len(batch) < batch_size:
+            return deleted
