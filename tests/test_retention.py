@@ -86,7 +86,8 @@ def test_an_expired_cursor_is_a_400_before_and_after_the_purge(api, five_message
 
 
 def test_an_expired_cursor_costs_what_an_unknown_one_does(api, five_messages_one_deleted):
-    """One query for the page, then the key, the thread and the cursor, checked."""
+    """One query for the page; only when it finds nothing, the key, the thread, the cursor
+    (and whether it expired) in one, each checked: an unknown cursor costs the same."""
     thread_id, ids = five_messages_one_deleted
     path = url("message-list", thread_id=thread_id)
     assert api.get(path, {"after": ids[2]}).status_code == 200  # the key is remembered now
@@ -95,7 +96,9 @@ def test_an_expired_cursor_costs_what_an_unknown_one_does(api, five_messages_one
     age(ids[2], 31 * DAY)
     with CaptureQueriesContext(connection) as expired:
         assert api.get(path, {"after": ids[2]}).status_code == 400
-    assert (len(kept), len(expired)) == (1, 4)
+    with CaptureQueriesContext(connection) as unknown:
+        assert api.get(path, {"after": "msg_unknown"}).status_code == 400
+    assert (len(kept), len(expired), len(unknown)) == (1, 4, 4)
 
 
 def test_an_expired_cursor_with_a_filter_is_a_400(api, user):

@@ -279,9 +279,11 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         return thread
 
     def check_cursors(
-        self, page_request: PageRequest, position: Callable[[str], Any], container: str
+        self, page_request: PageRequest, position: Callable[[str], tuple[Any, bool]],
+        container: str,
     ) -> None:
-        """400 for the first cursor ``position`` places nowhere in the list ``container``.
+        """400 for the first cursor ``position`` places nowhere in the list ``container``
+        (``position(ID)``: where the ID stands, and whether its place expired).
 
         The one place that answers a cursor the page's query could not place:
         ``cursor_expired`` if it names an object deleted longer ago than
@@ -291,9 +293,12 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
         """
         for param in ("after", "before"):
             object_id = getattr(page_request, param)
-            if object_id is None or position(object_id) is not None:
+            if object_id is None:
                 continue
-            if store.tombstones.expired(container, object_id):
+            found, expired = position(object_id)
+            if found is not None:
+                continue
+            if expired:
                 kept = store.tombstones.retention_text()
                 raise BadRequest(
                     f"Invalid '{param}': '{object_id}' names an object deleted more than "
@@ -302,11 +307,12 @@ class ThreadsAPIViewSet(APIMixin, viewsets.ViewSet):
                     param,
                     "cursor_expired",
                 )
-            expired = "" if app_settings.TOMBSTONE_RETENTION is None else (
+            maybe_expired = "" if app_settings.TOMBSTONE_RETENTION is None else (
                 f", or names one deleted more than {store.tombstones.retention_text()} ago"
             )
             raise BadRequest(
-                f"Invalid '{param}': '{object_id}' does not name an object of this list{expired}.",
+                f"Invalid '{param}': '{object_id}' does not name an object of this list"
+                f"{maybe_expired}.",
                 param,
                 "invalid_cursor",
             )

@@ -15,7 +15,7 @@ from ..items import MESSAGE, MessageStatus, new_item_id, threads_content
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
 from .sql import Names
-from .tombstones import kept_since_param, position_sql
+from .tombstones import kept_since_param, place_sql, position_sql
 
 if TYPE_CHECKING:
     from ..pagination import PageRequest
@@ -97,17 +97,20 @@ def item_page(thread: Thread, page: "PageRequest", max_bytes: int) -> tuple[list
 
 @cache
 def item_position_sql(alias: str, vendor: str) -> str:
-    """Where an item stands or stood. Parameters: thread key, ID, thread ID, ID, and the
-    earliest deletion time still kept."""
+    """Where an item stands or stood, and whether it expired (:func:`place_sql`)."""
     names = Names(alias)
-    return "SELECT " + position_sql(names, item_position_live(names))
+    return place_sql(names, item_position_live(names))
 
 
-def item_position(thread: Thread, item_id: str) -> int | None:
-    """Where ``item_id`` stands (or stood) in ``thread``; None if it never did."""
+def item_position(thread: Thread, item_id: str) -> tuple[int | None, bool]:
+    """Where ``item_id`` stands (or stood) in ``thread``, None if it never did (or its
+    place expired), and whether it expired."""
     alias = read_alias()
-    params = [thread.seq, item_id, thread.public_id, item_id, kept_since_param(alias)]
-    return run(alias, item_position_sql(alias, sql_dialect(alias)), params)[0][0]
+    kept = kept_since_param(alias)
+    params = [thread.seq, item_id, thread.public_id, item_id, kept,
+              thread.public_id, item_id, kept]
+    position, expired = run(alias, item_position_sql(alias, sql_dialect(alias)), params)[0]
+    return position, bool(expired)
 
 
 def find_item(thread: Thread, item_id: str, writing: bool = False) -> Message | None:

@@ -22,7 +22,7 @@ from .database import (
     write_alias,
 )
 from .sql import Names, rows_in_seconds, stored_datetime
-from .tombstones import kept_since_param, position_sql, record_deleted_message
+from .tombstones import kept_since_param, place_sql, position_sql, record_deleted_message
 
 if TYPE_CHECKING:
     from ..pagination import PageRequest
@@ -110,17 +110,20 @@ def message_page(
 
 @cache
 def message_position_sql(alias: str, vendor: str) -> str:
-    """Where a message stands or stood. Parameters: owner, thread ID, ID, thread ID, ID,
-    and the earliest deletion time still kept."""
+    """Where a message stands or stood, and whether it expired (:func:`place_sql`)."""
     names = Names(alias)
-    return "SELECT " + position_sql(names, message_position_live(names, False))
+    return place_sql(names, message_position_live(names, False))
 
 
-def message_position(owner: Any, thread_id: str, message_id: str) -> int | None:
-    """Where ``message_id`` stands (or stood) in ``owner``'s thread; None if it never did."""
+def message_position(owner: Any, thread_id: str, message_id: str) -> tuple[int | None, bool]:
+    """Where ``message_id`` stands (or stood) in ``owner``'s thread, None if it never did
+    (or its place expired), and whether it expired."""
     alias = read_alias()
-    params = [owner, thread_id, message_id, thread_id, message_id, kept_since_param(alias)]
-    return run(alias, message_position_sql(alias, sql_dialect(alias)), params)[0][0]
+    kept = kept_since_param(alias)
+    params = [owner, thread_id, message_id, thread_id, message_id, kept,
+              thread_id, message_id, kept]
+    position, expired = run(alias, message_position_sql(alias, sql_dialect(alias)), params)[0]
+    return position, bool(expired)
 
 
 @cache

@@ -11,7 +11,7 @@ from .. import signals, validation
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
 from .sql import Names, rows_in_seconds
-from .tombstones import kept_since_param, position_sql, record_deleted_thread
+from .tombstones import kept_since_param, place_sql, position_sql, record_deleted_thread
 
 if TYPE_CHECKING:
     from ..pagination import PageRequest
@@ -95,18 +95,19 @@ def thread_page(owner: Any, page: "PageRequest") -> list[tuple]:
 
 @cache
 def thread_position_sql(alias: str, vendor: str) -> str:
-    """Where a thread of an owner stands or stood. Parameters: owner, ID, container, ID,
-    and the earliest deletion time still kept."""
+    """Where a thread of an owner stands or stood, and whether it expired (:func:`place_sql`)."""
     names = Names(alias)
-    return "SELECT " + position_sql(names, thread_position_live(names))
+    return place_sql(names, thread_position_live(names))
 
 
-def thread_position(owner: Any, thread_id: str) -> int | None:
-    """Where ``thread_id`` stands (or stood) among ``owner``'s threads; None if it never did."""
+def thread_position(owner: Any, thread_id: str) -> tuple[int | None, bool]:
+    """Where ``thread_id`` stands (or stood) among ``owner``'s threads, None if it never did
+    (or its place expired), and whether it expired."""
     alias = read_alias()
-    params = [owner, thread_id, Tombstone.owner_container(owner), thread_id,
-              kept_since_param(alias)]
-    return run(alias, thread_position_sql(alias, sql_dialect(alias)), params)[0][0]
+    container, kept = Tombstone.owner_container(owner), kept_since_param(alias)
+    params = [owner, thread_id, container, thread_id, kept, container, thread_id, kept]
+    position, expired = run(alias, thread_position_sql(alias, sql_dialect(alias)), params)[0]
+    return position, bool(expired)
 
 
 def find_thread(owner: Any, thread_id: str) -> Thread | None:

@@ -6,7 +6,7 @@ row was part of (its ``container``): the thread's public ID for a message, and
 row is, else where its tombstone says the row stood, for ``TOMBSTONE_RETENTION``
 after ``deleted_at``. From then on no query takes the tombstone as a position
 (:func:`position_sql` compares with :func:`kept_since`), a cursor naming it is
-refused whether or not it is still stored (:func:`expired` tells the view why),
+refused whether or not it is still stored (:func:`expired_sql` tells the view why),
 and :func:`purge` deletes it.
 
 The deletions of threads.py and messages.py write these, whichever door
@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from ..conf import app_settings
 from ..models import Message, Thread, Tombstone
-from .database import read_alias, write_alias
+from .database import write_alias
 from .sql import Names
 
 # Tombstones one statement of the purge deletes. Each batch commits on its own, so
@@ -46,6 +46,22 @@ def position_sql(names: Names, live: str) -> str:
             f"WHERE {names.column(Tombstone, 'container', 'T0')} = %s "
             f"AND {names.column(Tombstone, 'public_id', 'T0')} = %s "
             f"AND {names.column(Tombstone, 'deleted_at', 'T0')} >= %s LIMIT 1))")
+
+
+def expired_sql(names: Names) -> str:
+    """Whether a cursor names an object deleted past the retention, its tombstone not yet
+    purged. Parameters: the list's container, the cursor's ID, :func:`kept_since_param`."""
+    return (f"EXISTS(SELECT 1 FROM {names.table(Tombstone)} T1 "
+            f"WHERE {names.column(Tombstone, 'container', 'T1')} = %s "
+            f"AND {names.column(Tombstone, 'public_id', 'T1')} = %s "
+            f"AND {names.column(Tombstone, 'deleted_at', 'T1')} < %s)")
+
+
+def place_sql(names: Names, live: str) -> str:
+    """A cursor's place, for the checks of a page that came back empty: its position
+    (:func:`position_sql`), and whether it expired (:func:`expired_sql`). Parameters:
+    those of ``live``, then container, cursor ID, kept since, twice."""
+    return f"SELECT {position_sql(names, live)}, {expired_sql(names)}"
 
 
 def kept_since() -> datetime | None:
@@ -79,17 +95,6 @@ def kept_since_param(alias: str) -> Any:
 @lru_cache(maxsize=4)
 def prepared_time(alias: str, moment: datetime) -> Any:
     return Tombstone._meta.get_field("deleted_at").get_db_prep_value(moment, connections[alias])
-
-
-def expired(container: str, public_id: str) -> bool:
-    """Whether ``public_id`` of ``container`` was deleted longer ago than the retention
-    and its tombstone is still stored (not yet purged)."""
-    since = kept_since()
-    if since is None:
-        return False
-    return Tombstone.objects.using(read_alias()).filter(
-        container=container, public_id=public_id, deleted_at__lt=since
-    ).exists()
 
 
 def retention_text() -> str:
