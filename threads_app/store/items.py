@@ -14,7 +14,7 @@ from .. import signals, validation
 from ..items import MESSAGE, MessageStatus, new_item_id, threads_content
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
-from .sql import Names
+from .sql import Names, bound_params
 from .tombstones import kept_since_param, place_sql, position_sql
 
 if TYPE_CHECKING:
@@ -43,15 +43,16 @@ def item_sizes_sql(
     """The keys and stored sizes of a page of a thread's items, in the order of the scan.
 
     The size is that of the item's stored JSON, or of the Threads parts a message
-    is kept as. Parameters: thread key; then for each bound: on PostgreSQL the
-    thread key, and thread key, cursor ID, thread ID, cursor ID, kept since.
+    is kept as. Parameters: thread key; then for each bound, :func:`bound_params` of the
+    thread key and of thread key, cursor ID, thread ID, cursor ID, kept since.
     """
     names = Names(alias)
     seq, thread = names.column(Message, "seq"), names.column(Message, "thread")
     size = f"COALESCE({octets(names, 'item')}, {octets(names, 'content')}, 0)"
     position = position_sql(names, item_position_live(names))
     conditions = [f"{thread} = %s"]
-    conditions += [names.beyond(thread, seq, operator, "%s", position) for operator in bounds]
+    conditions += [names.beyond(thread, seq, operator, "%s", position, scan_ascending)
+                   for operator in bounds]
     direction = "ASC" if scan_ascending else "DESC"
     return (f"SELECT {seq}, {size} FROM {names.table(Message)} "
             f"WHERE {' AND '.join(conditions)} "
@@ -72,13 +73,14 @@ def item_page(thread: Thread, page: "PageRequest", max_bytes: int) -> tuple[list
     follows, precedes = (">", "<") if page.ascending else ("<", ">")
     cursors = [(cursor, operator) for cursor, operator
                in ((page.after, follows), (page.before, precedes)) if cursor is not None]
-    sql = item_sizes_sql(alias, vendor, page.limit, page.ascending != page.backwards,
+    scan_ascending = page.ascending != page.backwards
+    sql = item_sizes_sql(alias, vendor, page.limit, scan_ascending,
                          tuple(operator for _, operator in cursors))
     params: list[Any] = [thread.seq]
-    for cursor, _ in cursors:
-        if vendor == "postgresql":
-            params.append(thread.seq)
-        params += [thread.seq, cursor, thread.public_id, cursor, kept_since_param(alias)]
+    for cursor, operator in cursors:
+        params += bound_params(vendor, operator, scan_ascending, [thread.seq],
+                               [thread.seq, cursor, thread.public_id, cursor,
+                                kept_since_param(alias)])
     sizes = run(alias, sql, params)
     chosen: list[int] = []
     total = 0

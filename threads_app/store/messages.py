@@ -21,7 +21,7 @@ from .database import (
     sql_dialect,
     write_alias,
 )
-from .sql import Names, rows_in_seconds, stored_datetime
+from .sql import Names, bound_params, rows_in_seconds, stored_datetime
 from .tombstones import kept_since_param, place_sql, position_sql, record_deleted_message
 
 if TYPE_CHECKING:
@@ -56,9 +56,9 @@ def message_page_sql(
     """A page of a thread's messages; ``bounds``: the comparisons ("<", ">") of its cursors.
 
     Parameters: owner, thread ID[, key]; the run ID if ``by_run``; then for each
-    bound: on PostgreSQL owner and thread ID (the partition of the row comparison),
-    and owner, thread ID[, key], cursor ID, thread ID, cursor ID, kept since (where the
-    cursor's message stands, or stood: :func:`tombstones.position_sql`).
+    bound, :func:`bound_params` of owner and thread ID (the partition of the row
+    comparison) and of owner, thread ID[, key], cursor ID, thread ID, cursor ID, kept
+    since (where the cursor's message stands, or stood: :func:`tombstones.position_sql`).
     """
     names = Names(alias)
     table, seq = names.table(Message), names.column(Message, "seq")
@@ -68,8 +68,8 @@ def message_page_sql(
     if by_run:
         conditions.append(f"{names.column(Message, 'run_id')} = %s")
     position = position_sql(names, message_position_live(names, confirming))
-    conditions += [names.beyond(thread, seq, operator, names.owned_thread("U0", False), position)
-                   for operator in bounds]
+    conditions += [names.beyond(thread, seq, operator, names.owned_thread("U0", False), position,
+                                scan_ascending) for operator in bounds]
     direction = "ASC" if scan_ascending else "DESC"
     return (f"SELECT {names.select(Message, MESSAGE_COLUMNS)} FROM {table} "
             f"WHERE {' AND '.join(conditions)} "
@@ -93,18 +93,17 @@ def message_page(
                in ((page.after, follows), (page.before, precedes)) if cursor is not None]
     confirming = key is not None
     vendor = sql_dialect(alias)
-    sql = message_page_sql(alias, vendor, settings.USE_TZ, page.limit,
-                           page.ascending != page.backwards,
+    scan_ascending = page.ascending != page.backwards
+    sql = message_page_sql(alias, vendor, settings.USE_TZ, page.limit, scan_ascending,
                            tuple(operator for _, operator in cursors), confirming,
                            run_id is not None)
     in_thread = [owner, thread_id, key] if confirming else [owner, thread_id]
     params = list(in_thread)
     if run_id is not None:
         params.append(run_id)
-    for cursor, _ in cursors:
-        if vendor == "postgresql":
-            params += [owner, thread_id]
-        params += [*in_thread, cursor, thread_id, cursor, kept_since_param(alias)]
+    for cursor, operator in cursors:
+        params += bound_params(vendor, operator, scan_ascending, [owner, thread_id],
+                               [*in_thread, cursor, thread_id, cursor, kept_since_param(alias)])
     return rows_in_seconds(run(alias, sql, params), (1, 4, 5))
 
 

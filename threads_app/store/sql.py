@@ -64,17 +64,28 @@ class Names:
             return f"{column} = ANY(ARRAY({subquery}))"
         return f"{column} = ({subquery})"
 
-    def beyond(self, partition: str, seq: str, operator: str, value: str, position: str) -> str:
+    def beyond(
+        self, partition: str, seq: str, operator: str, value: str, position: str,
+        scan_ascending: bool, seek: bool = True,
+    ) -> str:
         """A page's bound at a cursor: ``seq`` past ``position`` (``operator``: "<" or ">").
 
         ``value`` is the partition every row of the page has. On PostgreSQL the bound
         reads ``(partition, seq) > (value, position)``, which only the index led by the
         partition serves: a bound on seq alone let the planner read every partition's
         rows in between through the primary key, and sort them (35 ms against 0.5 ms).
+        The row bound alone does not tell the index where to start within the
+        partition, though: the scan began at the partition's end and filtered its way
+        to the cursor (2.4 ms warm, 32 ms cold for a cursor 100,000 messages deep). So
+        the bound the scan starts from also bounds ``seq`` alone, and the scan starts at
+        the cursor (``seek``). Parameters: :func:`bound_params`, with the same ``seek``.
         """
-        if self.vendor == "postgresql":
-            return f"({partition}, {seq}) {operator} (({value}), {position})"
-        return f"{seq} {operator} {position}"
+        if self.vendor != "postgresql":
+            return f"{seq} {operator} {position}"
+        bound = f"({partition}, {seq}) {operator} (({value}), {position})"
+        if seek and starts_scan(operator, scan_ascending):
+            bound += f" AND {seq} {operator} {position}"
+        return bound
 
     def owner(self, alias: str) -> str:
         """The key of the owner of the one parameter, read from the users' table.
@@ -118,6 +129,22 @@ class Names:
         roles = ", ".join(literal(role) for role in THREADS_ROLES)
         return (f"{self.column(Message, 'role', alias)} IN ({roles}) "
                 f"AND {self.column(Message, 'type', alias)} = {literal(MESSAGE)}")
+
+
+def starts_scan(operator: str, scan_ascending: bool) -> bool:
+    """Whether a bound by ``operator`` is the one a scan in that direction starts from."""
+    return operator == (">" if scan_ascending else "<")
+
+
+def bound_params(
+    vendor: str, operator: str, scan_ascending: bool, value: Sequence[Any],
+    position: Sequence[Any], seek: bool = True,
+) -> list[Any]:
+    """The parameters of a :meth:`Names.beyond` bound: ``value``'s and ``position``'s."""
+    if vendor != "postgresql":
+        return list(position)
+    again = position if seek and starts_scan(operator, scan_ascending) else ()
+    return [*value, *position, *again]
 
 
 def literal(value: str) -> str:

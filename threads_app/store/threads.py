@@ -10,7 +10,7 @@ from django.utils import timezone
 from .. import signals, validation
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
-from .sql import Names, rows_in_seconds
+from .sql import Names, bound_params, rows_in_seconds
 from .tombstones import kept_since_param, place_sql, position_sql, record_deleted_thread
 
 if TYPE_CHECKING:
@@ -55,15 +55,19 @@ def thread_page_sql(
 ) -> str:
     """A page of an owner's threads; ``bounds``: the comparisons ("<", ">") of its cursors.
 
-    Parameters: owner; then for each bound: on PostgreSQL the owner (the partition
-    of the row comparison), and owner, cursor ID, the owner's container, cursor ID,
+    Parameters: owner; then for each bound, :func:`bound_params` of the owner (the
+    partition of the row comparison) and of owner, cursor ID, the owner's container, cursor ID,
     kept since (where the cursor's thread stands, or stood).
     """
     names = Names(alias)
     owner, seq = names.column(Thread, "owner"), names.column(Thread, "seq")
     conditions = [names.in_partition(owner, names.owner("U0"))]
     position = position_sql(names, thread_position_live(names))
-    conditions += [names.beyond(owner, seq, operator, "%s", position) for operator in bounds]
+    # No seek: with the bound on seq alone as well, a table never analyzed was read by a
+    # bitmap scan and sorted (test_queries); an owner's threads are few beside a thread's
+    # messages.
+    conditions += [names.beyond(owner, seq, operator, "%s", position, scan_ascending, seek=False)
+                   for operator in bounds]
     direction = "ASC" if scan_ascending else "DESC"
     return (f"SELECT {names.select(Thread, THREAD_COLUMNS)} FROM {names.table(Thread)} "
             f"WHERE {' AND '.join(conditions)} "
@@ -81,15 +85,15 @@ def thread_page(owner: Any, page: "PageRequest") -> list[tuple]:
     cursors = [(cursor, operator) for cursor, operator
                in ((page.after, follows), (page.before, precedes)) if cursor is not None]
     vendor = sql_dialect(alias)
-    sql = thread_page_sql(alias, vendor, settings.USE_TZ, page.limit,
-                          page.ascending != page.backwards,
+    scan_ascending = page.ascending != page.backwards
+    sql = thread_page_sql(alias, vendor, settings.USE_TZ, page.limit, scan_ascending,
                           tuple(operator for _, operator in cursors))
     container = Tombstone.owner_container(owner)
     params = [owner]
-    for cursor, _ in cursors:
-        if vendor == "postgresql":
-            params.append(owner)
-        params += [owner, cursor, container, cursor, kept_since_param(alias)]
+    for cursor, operator in cursors:
+        params += bound_params(vendor, operator, scan_ascending, [owner],
+                               [owner, cursor, container, cursor, kept_since_param(alias)],
+                               seek=False)
     return rows_in_seconds(run(alias, sql, params), (1,))
 
 
