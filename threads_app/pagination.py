@@ -26,13 +26,15 @@ class PageRequest:
     """What a caller asked for, validated once: the page the store is to read.
 
     ``after`` and ``before`` are the cursors' IDs, checked for their type but
-    not looked up: the page's query finds where each stands.
+    not looked up: the page's query finds where each stands. (The admin's
+    transcript pages by where rows stand, deleted ones included: its cursors
+    are positions, ``seq``.)
     """
 
     limit: int
     ascending: bool
-    after: str | None = None
-    before: str | None = None
+    after: str | int | None = None
+    before: str | int | None = None
 
     @property
     def backwards(self) -> bool:
