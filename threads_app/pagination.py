@@ -41,6 +41,21 @@ class PageRequest:
         """A `before` page alone is read from its end: it is the previous page."""
         return self.before is not None and self.after is None
 
+    @property
+    def scan_ascending(self) -> bool:
+        """Whether the page's rows are read in ascending ``seq``."""
+        return self.ascending != self.backwards
+
+    @property
+    def bounds(self) -> list[tuple[str | int, str]]:
+        """Each cursor given, with the comparison ("<", ">") of ``seq`` a row past it meets.
+
+        "Follows" means a larger seq when ascending and a smaller one when descending.
+        """
+        follows, precedes = (">", "<") if self.ascending else ("<", ">")
+        return [(cursor, operator) for cursor, operator
+                in ((self.after, follows), (self.before, precedes)) if cursor is not None]
+
 
 @dataclass(frozen=True)
 class Page:

@@ -70,10 +70,8 @@ def item_page(thread: Thread, page: "PageRequest", max_bytes: int) -> tuple[list
     """
     alias = read_alias()
     vendor = sql_dialect(alias)
-    follows, precedes = (">", "<") if page.ascending else ("<", ">")
-    cursors = [(cursor, operator) for cursor, operator
-               in ((page.after, follows), (page.before, precedes)) if cursor is not None]
-    scan_ascending = page.ascending != page.backwards
+    cursors = page.bounds
+    scan_ascending = page.scan_ascending
     sql = item_sizes_sql(alias, vendor, page.limit, scan_ascending,
                          tuple(operator for _, operator in cursors))
     params: list[Any] = [thread.seq]

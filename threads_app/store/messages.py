@@ -88,12 +88,10 @@ def message_page(
     that run.
     """
     alias = read_alias()
-    follows, precedes = (">", "<") if page.ascending else ("<", ">")
-    cursors = [(cursor, operator) for cursor, operator
-               in ((page.after, follows), (page.before, precedes)) if cursor is not None]
+    cursors = page.bounds
     confirming = key is not None
     vendor = sql_dialect(alias)
-    scan_ascending = page.ascending != page.backwards
+    scan_ascending = page.scan_ascending
     sql = message_page_sql(alias, vendor, settings.USE_TZ, page.limit, scan_ascending,
                            tuple(operator for _, operator in cursors), confirming,
                            run_id is not None)

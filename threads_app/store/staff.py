@@ -208,6 +208,9 @@ def transcript_rows(thread: Thread) -> QuerySet:
     return Message.objects.using(read_alias()).filter(thread=thread)
 
 
+LOOKUPS = {">": "gt", "<": "lt"}  # a bound's comparison, as a lookup
+
+
 def transcript_page(thread: Thread, page: "PageRequest") -> list[Message]:
     """Up to ``page.limit + 1`` rows of ``thread`` in the order of the scan.
 
@@ -215,12 +218,9 @@ def transcript_page(thread: Thread, page: "PageRequest") -> list[Message]:
     where a row stands, deleted rows included. A range of the (thread, seq) index.
     """
     rows = transcript_rows(thread)
-    follows, precedes = ("gt", "lt") if page.ascending else ("lt", "gt")
-    for position, lookup in ((page.after, follows), (page.before, precedes)):
-        if position is not None:
-            rows = rows.filter(**{f"seq__{lookup}": position})
-    scan_ascending = page.ascending != page.backwards
-    return list(rows.order_by("seq" if scan_ascending else "-seq")[: page.limit + 1])
+    for position, operator in page.bounds:
+        rows = rows.filter(**{f"seq__{LOOKUPS[operator]}": position})
+    return list(rows.order_by("seq" if page.scan_ascending else "-seq")[: page.limit + 1])
 
 
 def row_named(thread: Thread, public_id: str) -> QuerySet:

@@ -81,11 +81,9 @@ def thread_page(owner: Any, page: "PageRequest") -> list[tuple]:
     stands (or stood, if deleted); one that names nothing gives no rows.
     """
     alias = read_alias()
-    follows, precedes = (">", "<") if page.ascending else ("<", ">")
-    cursors = [(cursor, operator) for cursor, operator
-               in ((page.after, follows), (page.before, precedes)) if cursor is not None]
+    cursors = page.bounds
     vendor = sql_dialect(alias)
-    scan_ascending = page.ascending != page.backwards
+    scan_ascending = page.scan_ascending
     sql = thread_page_sql(alias, vendor, settings.USE_TZ, page.limit, scan_ascending,
                           tuple(operator for _, operator in cursors))
     container = Tombstone.owner_container(owner)
