@@ -230,9 +230,11 @@ def insert_under_lock(
     the row inserted with both as values, in one transaction; no row if there is no such
     thread (or the key no longer holds).
 
-    Two statements, each routed to the thread's shard: the coordinator routes an INSERT to
-    a shard by the distribution column's value, which an INSERT … SELECT from the locked
-    thread would only give it once the SELECT had run (docs/scaling.md).
+    Two statements, each routed to the thread's shard. The one statement of PostgreSQL is
+    refused with bound parameters ("could not create distributed plan"), and with literal
+    values is planned as an INSERT … SELECT pulled to the coordinator: the lock a subplan
+    of its own, its row carried back through the coordinator, then copied into the shard
+    (docs/scaling.md).
     """
     with atomic(savepoint=False):
         locked = run(alias, lock_thread_sql(alias, vendor, confirming), in_thread)

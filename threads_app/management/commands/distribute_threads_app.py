@@ -57,4 +57,5 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {placement}")
             return
         citus.apply(alias, todo, lambda step: self.stdout.write(f"  {step.description}"))
-        self.stdout.write(f"Distributed the app's tables on {alias!r} ({len(todo)} steps).")
+        self.stdout.write(f"Distributed the app's tables on {alias!r}: {len(todo)} statements, "
+                          "in one transaction.")
