@@ -153,7 +153,8 @@ def steps(alias: str) -> list[Step]:
 
     In this order: the primary keys widened (:func:`key_steps`); the foreign keys from the
     tables to distribute to the tables to copy set aside; the reference tables made; the
-    others distributed; the foreign keys put back. Making a reference table of a table
+    others distributed; the foreign keys put back; the rows the coordinator kept of each
+    table, now copied into its shards, deleted (:func:`emptied`). Making a reference table of a table
     that plain tables refer to turns those into Citus local tables (so that their foreign
     keys still hold, on the coordinator), and Citus cannot distribute a Citus local table
     with an identity column (Django's ``BigAutoField``) afterwards: ours are distributed
@@ -196,7 +197,9 @@ def steps(alias: str) -> list[Step]:
                 (placement.table, placement.distribution_column, beside),
             ))
             colocation[placement.table] = None
-    return keys + set_aside + references + distribute + put_back
+    placed = [emptied(placement) for placement in layout()
+              if any(step.params[:1] == (placement.table,) for step in references + distribute)]
+    return keys + set_aside + references + distribute + put_back + placed
 
 
 def foreign_key_steps(
@@ -228,6 +231,14 @@ def reference_steps(placement: Placement, now: tuple | None) -> list[Step]:
         raise Refused(f"{placement.table} is distributed by {now[1]}; the layout makes it a "
                       "reference table.")
     return [Step(str(placement), "SELECT create_reference_table(%s)", (placement.table,))]
+
+
+def emptied(placement: Placement) -> Step:
+    """The coordinator's own copy of the rows a table held before Citus copied them into its
+    shards (or a reference table's copies): no query reads it again, and it keeps its
+    space until emptied."""
+    return Step("", "SELECT truncate_local_data_after_distributing_table(%s)",
+                (placement.table,))
 
 
 def check_distributed(
