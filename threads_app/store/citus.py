@@ -154,11 +154,13 @@ def steps(alias: str) -> list[Step]:
     In this order: the primary keys widened (:func:`key_steps`); the foreign keys from the
     tables to distribute to the tables to copy set aside; the reference tables made; the
     others distributed; the foreign keys put back; the rows the coordinator kept of each
-    table, now copied into its shards, deleted (:func:`emptied`). Making a reference table of a table
-    that plain tables refer to turns those into Citus local tables (so that their foreign
-    keys still hold, on the coordinator), and Citus cannot distribute a Citus local table
-    with an identity column (Django's ``BigAutoField``) afterwards: ours are distributed
-    first, then refer again. The site's own tables that refer to the users (Django's admin
+    table, now copied into its shards, deleted (:func:`emptied`).
+
+    Making a reference table of a table that plain tables refer to turns those into Citus
+    local tables (so that their foreign keys still hold, on the coordinator), and Citus
+    cannot distribute a Citus local table with an identity column (Django's
+    ``BigAutoField``) afterwards: ours let go of the users' table until they are
+    distributed. The site's own tables that refer to the users (Django's admin
     log, groups, permissions) do become Citus local tables, and stay on the coordinator.
 
     Refuses (:class:`Refused`) a table that Citus holds otherwise (distributed by another
