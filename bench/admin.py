@@ -104,8 +104,8 @@ def seed_users(count: int) -> list[int]:
     )
 
 
-def seed_threads(count: int, owners: list[int], rng: random.Random) -> list[tuple[int, Any]]:
-    """``count`` threads over the last year, oldest first; their keys and creation times."""
+def seed_threads(count: int, owners: list[int], rng: random.Random) -> list[tuple[str, Any]]:
+    """``count`` threads over the last year, oldest first; their IDs and creation times."""
     now = timezone.now()
     start = now - timedelta(days=365)
     step = timedelta(days=365) / count
@@ -138,11 +138,11 @@ def seed_threads(count: int, owners: list[int], rng: random.Random) -> list[tupl
                 Progress(f"{connection.vendor} threads", count))
     return list(
         Thread.objects.filter(owner__username__startswith=OWNER_PREFIX)
-        .order_by("seq").values_list("pk", "created_at")
+        .order_by("seq").values_list("public_id", "created_at")
     )
 
 
-def seed_messages(threads: list[tuple[int, Any]], rng: random.Random) -> None:
+def seed_messages(threads: list[tuple[str, Any]], rng: random.Random) -> None:
     now = timezone.now()
     template = Message(created_at=now, completed_at=now, role="user", content=[])
     fields, prepared = prepared_columns(
@@ -158,7 +158,7 @@ def seed_messages(threads: list[tuple[int, Any]], rng: random.Random) -> None:
         return created_field.get_db_prep_save(value, connection)
 
     def rows() -> Iterator[tuple]:
-        for t, (pk, created) in enumerate(threads):
+        for t, (thread_id, created) in enumerate(threads):
             topic, other = TOPICS[t % len(TOPICS)], rng.choice(TOPICS)
             at = created
             for j in range(MESSAGES_PER_THREAD):
@@ -173,7 +173,7 @@ def seed_messages(threads: list[tuple[int, Any]], rng: random.Random) -> None:
                 values = dict(
                     prepared,
                     public_id=fast_message_id(rng),
-                    thread=pk,
+                    thread=thread_id,
                     role="user" if j % 2 == 0 else "assistant",
                     content=content_field.get_prep_value(content),
                     created_at=when(at),
@@ -245,10 +245,11 @@ def measure(client: Client, threads: int, rounds: int) -> dict[str, Any]:
         reverse("admin:threads_app_thread_owners") + f"?term={OWNER_PREFIX}0123"
     )
     largest = (
-        Message.objects.values("thread").annotate(n=Count("*")).order_by("-n").first()
+        Message.objects.values("thread", "thread__seq").annotate(n=Count("*")).order_by("-n")
+        .first()
     )
     if largest:
-        change = reverse("admin:threads_app_thread_change", args=[largest["thread"]])
+        change = reverse("admin:threads_app_thread_change", args=[largest["thread__seq"]])
         middle = (
             Message.objects.filter(thread=largest["thread"]).order_by("seq")
             .values_list("public_id", flat=True)[largest["n"] // 2]

@@ -111,7 +111,7 @@ class FreshDatabase:
                     problems.append(f"index {index}: {exc}")
             orphans = conn.execute(
                 "SELECT count(*) FROM threads_app_message m LEFT JOIN threads_app_thread t "
-                "ON t.seq = m.thread_id WHERE t.seq IS NULL"
+                "ON t.public_id = m.thread_id WHERE t.public_id IS NULL"
             ).fetchone()[0]
             if orphans:
                 problems.append(f"{orphans} messages without their thread")

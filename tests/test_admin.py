@@ -896,7 +896,7 @@ class TestDeleteAndExport:
         response = admin_client.post(changelist, {**selection, "post": "yes"})
         assert response.status_code == 302
         assert list(Thread.objects.values_list("pk", flat=True)) == [keep.pk]
-        assert list(Message.objects.values_list("thread_id", flat=True)) == [keep.pk]
+        assert list(Message.objects.values_list("thread_id", flat=True)) == [keep.public_id]
         for thread in doomed:
             tombstone = Tombstone.objects.get(public_id=thread.public_id)
             assert tombstone.container == Tombstone.owner_container(user.pk)

@@ -215,7 +215,7 @@ def test_the_threads_view_is_one_rule(user):
             f"SELECT {names.column(Message, 'type')}, {names.column(Message, 'role')} "
             f"FROM {names.table(Message)} WHERE {names.column(Message, 'thread')} = %s "
             f"AND {names.threads_view()}",
-            [thread.pk],
+            [thread.public_id],
         )
         assert set(cursor.fetchall()) == expected
     assert {(row.type, row.role) for row in rows if in_threads_view(row.type, row.role)} == (

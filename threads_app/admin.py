@@ -428,7 +428,7 @@ class MessageChangeList(KeyedChangeList):
         thread_admin = registered_admin(self.model_admin.admin_site, Thread)
         can_read = thread_admin is not None and thread_admin.has_view_or_change_permission(request)
         for row in rows:
-            url = admin_url(self.model_admin.admin_site, Thread, "change", row.thread_id)
+            url = admin_url(self.model_admin.admin_site, Thread, "change", row.thread.pk)
             row.thread_url = f"{url}?message={row.public_id}#{row.public_id}" if can_read else None
         self.result_list = rows
 
@@ -822,12 +822,12 @@ class ThreadAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Thread) -> None:
         with store.atomic():
-            store.delete_thread(store.staff.lock_thread_by_key(obj.pk), request=request)
+            store.delete_thread(store.staff.lock_thread_named(obj.public_id), request=request)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with store.atomic():
-            for pk in store.staff.keys_in_order(queryset):
-                store.delete_thread(store.staff.lock_thread_by_key(pk), request=request)
+            for thread_id in store.staff.ids_in_order(queryset):
+                store.delete_thread(store.staff.lock_thread_named(thread_id), request=request)
 
     def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
         """Summarize, rather than list, the messages that go with the threads.
@@ -836,10 +836,10 @@ class ThreadAdmin(admin.ModelAdmin):
         of a million messages would load them all into the confirmation page.
         """
         threads = list(objs)
-        counts = store.staff.message_counts([thread.pk for thread in threads])
+        counts = store.staff.message_counts([thread.public_id for thread in threads])
         described = [
             f"{capfirst(Thread._meta.verbose_name)}: {thread.public_id} "
-            f"({counts.get(thread.pk, 0)} messages)"
+            f"({counts.get(thread.public_id, 0)} messages)"
             for thread in threads
         ]
         total = sum(counts.values())
@@ -1049,22 +1049,22 @@ class MessageAdmin(admin.ModelAdmin):
         # its key is gone once it is deleted.
         position = obj.seq
         with store.atomic():
-            thread = store.staff.lock_thread_by_key(obj.thread_id)
+            thread = store.staff.lock_thread_named(obj.thread_id)
             store.delete_message(thread, obj, request=request)
         setattr(request, DELETED_FROM, (thread, position))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         with store.atomic():
-            threads: dict[int, Thread] = {}
+            threads: dict[str, Thread] = {}
             for message in store.staff.in_thread_order(queryset):
                 if message.thread_id not in threads:
-                    threads[message.thread_id] = store.staff.lock_thread_by_key(message.thread_id)
+                    threads[message.thread_id] = store.staff.lock_thread_named(message.thread_id)
                 store.delete_message(threads[message.thread_id], message, request=request)
 
     def thread_url(self, request: HttpRequest, obj: Message) -> str | None:
         """The transcript page that marks the message (``message=``), scrolled to it."""
         return self.thread_page_url(
-            request, obj.thread_id, f"message={obj.public_id}", obj.public_id
+            request, obj.thread.pk, f"message={obj.public_id}", obj.public_id
         )
 
     def thread_page_url(

@@ -3,9 +3,10 @@
 Every table is keyed by a sequential integer (``seq``) and carries the public
 ID beside it. Sequential keys keep inserts cheap as tables grow, and the
 message order of a thread is ``seq`` order: total, and equal to insertion
-order even within one second. Messages are always read through the index led
-by their thread, which is also the key a sharded PostgreSQL would distribute
-them by.
+order even within one second. A message names its thread by the thread's
+public ID, so the ID in a URL is enough to find a thread's messages, items and
+tombstones: it is the key they are read by here, and the key a Citus cluster
+distributes them by (``distribute_threads_app``, docs/scaling.md).
 """
 
 import hashlib
@@ -70,9 +71,12 @@ class Message(models.Model):
     public_id = models.CharField(
         "ID", max_length=ID_MAX_LENGTH, default=new_message_id, editable=False
     )
+    # By the thread's public ID, not its seq: the ID a request names finds the
+    # rows with no lookup, and on Citus finds their shard (migration 0009).
     thread = models.ForeignKey(
         Thread,
         on_delete=models.CASCADE,
+        to_field="public_id",
         related_name="messages",
         db_index=False,  # covered by the (thread, seq) index
     )

@@ -30,7 +30,7 @@ def octets(names: Names, name: str) -> str:
 
 
 def item_position_live(names: Names) -> str:
-    """The ``seq`` of an item of a thread. Parameters: thread key, item ID."""
+    """The ``seq`` of an item of a thread. Parameters: thread ID, item ID."""
     return (f"SELECT {names.column(Message, 'seq', 'W0')} FROM {names.table(Message)} W0 "
             f"WHERE {names.column(Message, 'thread', 'W0')} = %s "
             f"AND {names.column(Message, 'public_id', 'W0')} = %s")
@@ -43,8 +43,8 @@ def item_sizes_sql(
     """The keys and stored sizes of a page of a thread's items, in the order of the scan.
 
     The size is that of the item's stored JSON, or of the Threads parts a message
-    is kept as. Parameters: thread key; then for each bound, :func:`bound_params` of the
-    thread key and of thread key, cursor ID, thread ID, cursor ID, kept since.
+    is kept as. Parameters: thread ID; then for each bound, :func:`bound_params` of the
+    thread ID and of thread ID, cursor ID, thread ID, cursor ID, kept since.
     """
     names = Names(alias)
     seq, thread = names.column(Message, "seq"), names.column(Message, "thread")
@@ -74,10 +74,10 @@ def item_page(thread: Thread, page: "PageRequest", max_bytes: int) -> tuple[list
     scan_ascending = page.scan_ascending
     sql = item_sizes_sql(alias, vendor, page.limit, scan_ascending,
                          tuple(operator for _, operator in cursors))
-    params: list[Any] = [thread.seq]
+    params: list[Any] = [thread.public_id]
     for cursor, operator in cursors:
-        params += bound_params(vendor, operator, scan_ascending, [thread.seq],
-                               [thread.seq, cursor, thread.public_id, cursor,
+        params += bound_params(vendor, operator, scan_ascending, [thread.public_id],
+                               [thread.public_id, cursor, thread.public_id, cursor,
                                 kept_since_param(alias)])
     sizes = run(alias, sql, params)
     chosen: list[int] = []
@@ -107,7 +107,7 @@ def item_position(thread: Thread, item_id: str) -> tuple[int | None, bool]:
     place expired), and whether it expired."""
     alias = read_alias()
     kept = kept_since_param(alias)
-    params = [thread.seq, item_id, thread.public_id, item_id, kept,
+    params = [thread.public_id, item_id, thread.public_id, item_id, kept,
               thread.public_id, item_id, kept]
     position, expired = run(alias, item_position_sql(alias, sql_dialect(alias)), params)[0]
     return position, bool(expired)

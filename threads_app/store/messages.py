@@ -172,12 +172,12 @@ def insert_message_sql(alias: str, vendor: str, confirming: bool) -> str:
         [*(names.quote(field.column) for field in fields),
          *(names.column(Message, name) for name in STAMPED), names.column(Message, "thread")]
     )
-    values = ", ".join(["%s"] * len(fields) + ["locked_at"] * len(STAMPED) + ["thread_key"])
+    values = ", ".join(["%s"] * len(fields) + ["locked_at"] * len(STAMPED) + ["thread_id"])
     returning = ", ".join(names.column(Message, name) for name in ("seq", "thread", *STAMPED))
-    return (f"WITH parent (thread_key) AS MATERIALIZED "
+    return (f"WITH parent (thread_id) AS MATERIALIZED "
             f"({names.owned_thread('V0', confirming)}{lock}), "
-            f"stamped (thread_key, locked_at) AS MATERIALIZED "
-            f"(SELECT thread_key, {clock} FROM parent) "
+            f"stamped (thread_id, locked_at) AS MATERIALIZED "
+            f"(SELECT thread_id, {clock} FROM parent) "
             f"INSERT INTO {names.table(Message)} ({columns}) "
             f"SELECT {values} FROM stamped RETURNING {returning}")
 
@@ -218,8 +218,8 @@ def insert_message(
     rows = run(alias, insert_message_sql(alias, sql_dialect(alias), key is not None), params)
     if not rows:
         return False
-    message.pk, thread_seq, *times = rows[0]
-    setattr(message, Message._meta.get_field("thread").attname, thread_seq)
+    message.pk, thread_id, *times = rows[0]
+    setattr(message, Message._meta.get_field("thread").attname, thread_id)
     for name, moment in zip(STAMPED, times, strict=True):
         setattr(message, name, stored_datetime(moment))
     send_on_commit(signals.message_created, message, request)

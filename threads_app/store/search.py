@@ -23,8 +23,7 @@ from ..ids import (
     id_start,
 )
 from ..ids import thread_id as conversation_thread_id
-from ..models import Message, Thread
-from .database import read_alias
+from ..models import Message
 
 # An object ID as ours are made: a type prefix, "_" and the random part (ids.py).
 OBJECT_ID = re.compile(
@@ -76,25 +75,21 @@ def thread_condition(term: str) -> Q:
     if thread_id := search_thread_id(term):
         return Q(public_id=thread_id)
     if is_item_id(term):
-        return Q(pk__in=Message.objects.filter(public_id=term).values("thread_id"))
+        return Q(public_id__in=Message.objects.filter(public_id=term).values("thread_id"))
     # Metadata keys and values alike are text in the column's JSON. The EXISTS
     # stops at a thread's first match: a common word costs a probe per thread
     # listed, and on PostgreSQL the planner answers a rare one from the
     # trigram index instead (one hashed set of threads).
     return Q(metadata__icontains=json_fragment(term)) | Exists(
-        Message.objects.filter(text_condition(term), thread=OuterRef("pk"))
+        Message.objects.filter(text_condition(term), thread=OuterRef("public_id"))
     )
 
 
 def message_condition(term: str) -> Q:
-    """Messages that ``term`` finds: by their ID, their thread's ID, or their text.
-
-    A thread's ID is first looked up on its own, so that the messages' query is
-    a range of the (thread, seq) index.
-    """
+    """Messages that ``term`` finds: by their ID, their thread's ID (a range of
+    the (thread, seq) index), or their text."""
     if thread_id := search_thread_id(term):
-        threads = Thread.objects.using(read_alias()).filter(public_id=thread_id)
-        return Q(thread_id=threads.values_list("pk", flat=True).first())
+        return Q(thread_id=thread_id)
     if is_item_id(term):
         return Q(public_id=term)
     return text_condition(term)

@@ -118,10 +118,12 @@ class Names:
                 f"{user}.{self.quote(user_field.target_field.column)}")
 
     def owned_thread(self, alias: str, confirming: bool) -> str:
-        """The key of the thread of two parameters, owner and public ID, with a key's if asked."""
-        sql = (f"SELECT {self.column(Thread, 'seq', alias)} FROM {self.table(Thread)} {alias} "
+        """The thread of two parameters, owner and public ID, if it is theirs (and the key holds,
+        if asked): its public ID, which its messages name it by."""
+        public_id = self.column(Thread, "public_id", alias)
+        sql = (f"SELECT {public_id} FROM {self.table(Thread)} {alias} "
                f"WHERE {self.column(Thread, 'owner', alias)} = %s "
-               f"AND {self.column(Thread, 'public_id', alias)} = %s")
+               f"AND {public_id} = %s")
         return sql + (f" AND EXISTS({self.usable_key()})" if confirming else "")
 
     def threads_view(self, alias: str | None = None) -> str:

@@ -88,7 +88,7 @@ def threads_of_page(page: QuerySet, threads: QuerySet) -> list[Thread]:
 def with_role(threads: QuerySet, role: str) -> QuerySet:
     """The threads of ``threads`` that hold a message of ``role``."""
     # EXISTS stops at the first such message, on the (thread, seq) index.
-    return threads.filter(Exists(Message.objects.filter(thread=OuterRef("pk"), role=role)))
+    return threads.filter(Exists(Message.objects.filter(thread=OuterRef("public_id"), role=role)))
 
 
 def of_owner(threads: QuerySet, owner_key: Any) -> QuerySet:
@@ -105,7 +105,8 @@ def last_activity() -> Expression:
 
     "Newest" is the highest seq, which the (thread, seq) index finds in one probe.
     """
-    latest = Message.objects.filter(thread=OuterRef("pk")).order_by("-seq").values("created_at")
+    latest = Message.objects.filter(thread=OuterRef("public_id")).order_by("-seq")
+    latest = latest.values("created_at")
     return Coalesce(Subquery(latest[:1]), F("created_at"))
 
 
@@ -133,7 +134,7 @@ def listed_threads(
     if not keys:
         return {}
     alias = read_alias()
-    messages = Message.objects.filter(thread=OuterRef("pk")).order_by()
+    messages = Message.objects.filter(thread=OuterRef("public_id")).order_by()
     count = messages.values("thread").annotate(n=Count("*")).values("n")
     first_user = messages.filter(type=MESSAGE, role=Role.USER).order_by("seq")
     # A thread past the limit is not counted (None): its count would read it all.
@@ -192,10 +193,10 @@ def thread_named(public_id: str) -> Thread | None:
     return Thread.objects.using(read_alias()).filter(public_id=public_id).first()
 
 
-def message_counts(thread_keys: list[Any]) -> dict[Any, int]:
-    """How many messages and items each thread of ``thread_keys`` holds (none: absent)."""
+def message_counts(thread_ids: list[str]) -> dict[str, int]:
+    """How many messages and items each thread of ``thread_ids`` holds (none: absent)."""
     return dict(
-        Message.objects.using(read_alias()).filter(thread__in=thread_keys)
+        Message.objects.using(read_alias()).filter(thread__in=thread_ids)
         .order_by().values_list("thread").annotate(n=Count("*"))
     )
 
@@ -271,15 +272,15 @@ def transcript_counts(thread: Thread, position: int | None) -> tuple[int, int]:
 # ``store.on_commit()`` runs once the write commits.
 
 
-def lock_thread_by_key(pk: Any) -> Thread:
+def lock_thread_named(public_id: str) -> Thread:
     """Take the thread's row lock, as the API does before writing into a thread."""
-    return Thread.objects.using(write_alias()).select_for_update().get(pk=pk)
+    return Thread.objects.using(write_alias()).select_for_update().get(public_id=public_id)
 
 
 def save_thread(thread: Thread, change: bool) -> None:
     """Save a thread staff created or edited; an edit under the thread's lock."""
     if change:
-        lock_thread_by_key(thread.pk)
+        lock_thread_named(thread.public_id)
     thread.save(using=write_alias())
 
 
@@ -290,15 +291,15 @@ def save_message(message: Message, change: bool) -> None:
     serialized and commit order is list order; a new message's time is read
     once the lock is held.
     """
-    lock_thread_by_key(message.thread_id)
+    lock_thread_named(message.thread_id)
     if not change:
         message.created_at = message.completed_at = timezone.now()
     message.save(using=write_alias())
 
 
-def keys_in_order(threads: QuerySet) -> list[Any]:
-    """The keys of ``threads``, in key order: the order their locks are taken in."""
-    return list(threads.order_by("pk").values_list("pk", flat=True))
+def ids_in_order(threads: QuerySet) -> list[str]:
+    """The IDs of ``threads``, in ID order: the order their locks are taken in."""
+    return list(threads.order_by("public_id").values_list("public_id", flat=True))
 
 
 def in_thread_order(rows: QuerySet) -> QuerySet:
