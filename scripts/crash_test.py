@@ -3,6 +3,9 @@
     python scripts/crash_test.py                 # SQLite, a fresh file in a temporary folder
     DATABASE_URL=postgres://USER@HOST:5432/DB python scripts/crash_test.py
                                                  # PostgreSQL, a fresh database beside DB
+    DATABASE_CITUS=1 DATABASE_URL=postgres://USER@COORDINATOR:PORT/DB python scripts/crash_test.py
+                                                 # Citus: a fresh database on every node,
+                                                 # distributed (tests/citus.py)
 
 The demo site runs under gunicorn (master and workers in a process group of
 their own) on a fresh database. A client process writes without pause: messages
@@ -11,8 +14,8 @@ times, mid-load, the whole server is killed with SIGKILL and started again. At
 the end every create that was answered 200 must be stored; a thread must hold
 its whole batch or not exist (a create is one transaction); and the database
 must pass its integrity check (``PRAGMA integrity_check`` on SQLite, amcheck's
-``bt_index_check`` of our indexes on PostgreSQL). Prints the figures; exits 1
-on any loss or failed check.
+``bt_index_check`` of our indexes on PostgreSQL, on every node of a Citus
+cluster). Prints the figures; exits 1 on any loss or failed check.
 """
 
 import argparse
@@ -67,8 +70,30 @@ class FreshDatabase:
             self.path = None
             self.name = f"threads_app_crash_{os.getpid()}"
             self.url = urlunsplit(urlsplit(url)._replace(path="/" + self.name))
-            self.kind = "PostgreSQL"
-            self.admin(f'CREATE DATABASE "{self.name}"')
+            # What amcheck connects to: the server, or every node of a cluster.
+            self.nodes: list[dict] = [{"conninfo": self.url}]
+            if os.environ.get("DATABASE_CITUS") == "1":
+                self.kind = "Citus"
+                self.citus_setup()
+            else:
+                self.kind = "PostgreSQL"
+                self.admin(f'CREATE DATABASE "{self.name}"')
+
+    def citus_setup(self) -> None:
+        """The database on the coordinator and every worker, with the extension and the
+        workers registered, as the tests make theirs (tests/citus.py)."""
+        import dj_database_url
+
+        sys.path.insert(0, str(ROOT))
+        from tests import citus
+
+        self.citus = citus
+        self.settings = dj_database_url.parse(self.base_url)
+        self.citus_nodes = [citus.coordinator_of(self.settings), *citus.workers_of(self.settings)]
+        citus.create_everywhere(self.settings, self.citus_nodes[0], self.citus_nodes[1:],
+                                self.name)
+        self.nodes = [citus.node_arguments(self.settings, node, self.name)
+                      for node in self.citus_nodes]
 
     def admin(self, statement: str) -> None:
         import psycopg
@@ -79,7 +104,11 @@ class FreshDatabase:
             conn.execute(statement)
 
     def drop(self) -> None:
-        if self.path is None:
+        if self.path is not None:
+            return
+        if self.kind == "Citus":
+            self.citus.drop_everywhere(self.settings, self.citus_nodes, self.name)
+        else:
             self.admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def integrity_problems(self) -> list[str]:
@@ -96,26 +125,36 @@ class FreshDatabase:
         import psycopg
 
         problems = []
+        checked = 0
+        # On Citus, every node: the workers' shards (threads_app_message_102008, say) and
+        # the coordinator's copies of the reference tables. The extension is created on the
+        # coordinator, which creates it on the workers.
+        for number, node in enumerate(self.nodes):
+            with psycopg.connect(**{**node, "autocommit": True}) as conn:
+                if number == 0:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+                if self.kind == "Citus":
+                    conn.execute("SET citus.override_table_visibility TO off")  # the shards
+                indexes = conn.execute(
+                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                    "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam "
+                    "WHERE a.amname = 'btree' AND t.relname LIKE 'threads\\_app\\_%'"
+                ).fetchall()
+                for (index,) in indexes:
+                    try:
+                        # heapallindexed: every row of the table must be found in the index.
+                        conn.execute("SELECT bt_index_check(%s::regclass, true)", (index,))
+                    except psycopg.Error as exc:
+                        problems.append(f"index {index} ({node}): {exc}")
+                checked += len(indexes)
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
-            indexes = conn.execute(
-                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam "
-                "WHERE a.amname = 'btree' AND t.relname LIKE 'threads\\_app\\_%'"
-            ).fetchall()
-            for (index,) in indexes:
-                try:
-                    # heapallindexed: every row of the table must be found in the index.
-                    conn.execute("SELECT bt_index_check(%s::regclass, true)", (index,))
-                except psycopg.Error as exc:
-                    problems.append(f"index {index}: {exc}")
             orphans = conn.execute(
                 "SELECT count(*) FROM threads_app_message m LEFT JOIN threads_app_thread t "
                 "ON t.public_id = m.thread_id WHERE t.public_id IS NULL"
             ).fetchone()[0]
             if orphans:
                 problems.append(f"{orphans} messages without their thread")
-        print(f"amcheck: {len(indexes)} btree indexes checked")
+        print(f"amcheck: {checked} btree indexes checked")
         return problems
 
 
@@ -335,6 +374,8 @@ def pages(api: API, path: str):
 def run(options: argparse.Namespace, database: FreshDatabase, folder: Path) -> int:
     print(f"== crash test on {database.kind}: {options.cycles} SIGKILLs under load")
     manage(database, "migrate", "--verbosity", "0")
+    if database.kind == "Citus":
+        manage(database, "distribute_threads_app")
     key = manage(database, "create_api_key", "crash-test").strip().splitlines()[-1]
     port = free_port()
     server = Server(database, port, options.workers, folder / "gunicorn.log")

@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from threads_app.authentication import APIKeyAuthentication
 from threads_app.models import APIKey
 
+from . import citus
 from .browser import browser  # noqa: F401 (offered to every test module)
 
 NAMESPACE = "openai"
@@ -50,6 +51,24 @@ def end_pooled_sessions() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                        "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+if citus.CITUS:
+
+    @pytest.fixture(scope="session")
+    def django_db_setup(request, django_test_environment, django_db_blocker):
+        """pytest-django's, on a Citus cluster: the test database made on every node, migrated
+        and distributed (tests/citus.py)."""
+        database = citus.CitusTestDatabase(request.config.option.verbose)
+        with django_db_blocker.unblock():
+            try:
+                database.setup()
+            except BaseException:
+                database.teardown()
+                raise
+        yield
+        with django_db_blocker.unblock():
+            database.teardown()
 
 
 def url(name: str, **kwargs: str) -> str:

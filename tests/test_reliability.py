@@ -239,7 +239,8 @@ class TestLimits:
         thread = make_thread(api)
         backend = connection.connection.info.backend_pid
         with psycopg.connect(connection.connection.info.dsn, autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+            # Typed: Citus adds an overload of the function.
+            admin.execute("SELECT pg_terminate_backend(%s::integer)", [backend])
         response = api.get(url("message-list", thread_id=thread["id"]))
         error = assert_error(response, 503)
         assert response["Retry-After"] == "1" and error["type"] == "server_error"

@@ -10,10 +10,12 @@ class ThreadsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from .checks import ALL_CHECKS
-        from .store import register_sqlite_clock
+        from .store.database import probe_citus, register_sqlite_clock
 
-        # Before any connection opens, so that every SQLite connection has the clock.
+        # Before any connection opens, so that every SQLite connection has the clock, and
+        # the first connection to each PostgreSQL database says whether it has Citus.
         connection_created.connect(register_sqlite_clock, dispatch_uid="threads_app_sqlite_clock")
+        connection_created.connect(probe_citus, dispatch_uid="threads_app_citus_probe")
 
         # Tagged with our label, so that `manage.py check --tag threads_app` runs them alone.
         for check in ALL_CHECKS:

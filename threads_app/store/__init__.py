@@ -17,6 +17,7 @@ importer call these functions; none of them builds a query of its own.
     search.py       which threads and messages a term typed in the admin finds
     staff.py        the admin's lists, a thread's transcript, the admin's saves
     transfer.py     what the exporter reads and the importer writes
+    citus.py        where each table goes on a Citus cluster (distribute_threads_app)
 
 A page's cursors are IDs, resolved inside the page's own query to where the
 row stands, else where its tombstone says it stood; ``*_position`` answers the
@@ -37,7 +38,10 @@ cursors' SQL. Each runs in ``with connections[alias].cursor()`` on the
 database the routers choose, so ``connection.execute_wrapper``,
 ``connection.queries``, the debug toolbar and Django's error translation all
 see it. Cooler paths (locks, changes, deletions, new threads and items) use
-the ORM, on the same databases.
+the ORM, on the same databases. On a Citus coordinator (PostgreSQL with the
+extension: :func:`~.database.sql_dialect`), the statements of a thread's
+messages name the thread by a value of its own, which routes each to the
+thread's shard (docs/scaling.md).
 
 Tables and columns are the models' (``_meta.db_table``, ``field.column``). A
 message is led by its thread in every query, and the Threads view repeats the
@@ -47,7 +51,7 @@ the index covers the query. Rows come back as tuples: timestamps as epoch
 seconds computed by the database, JSON as the text it was stored as.
 """
 
-from . import idempotency, keys, search, staff, tombstones, transfer
+from . import citus, idempotency, keys, search, staff, tombstones, transfer
 from .database import (
     atomic,
     on_commit,
@@ -81,7 +85,7 @@ from .threads import (
 )
 
 __all__ = [
-    "atomic", "create_items", "create_message", "create_thread", "delete_message",
+    "atomic", "citus", "create_items", "create_message", "create_thread", "delete_message",
     "delete_thread", "find_item", "find_key", "find_message", "find_thread", "idempotency",
     "insert_message", "item_page", "item_position", "item_row", "key_is_usable", "keys",
     "lock_thread", "message", "message_page", "message_position", "new_message",

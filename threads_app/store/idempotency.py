@@ -3,10 +3,14 @@
 Records are on the database the app's writes go to (:func:`~.database.write_alias`),
 whatever a router says of their own model: a record's answer commits in the
 same transaction as the write it answers (see ``threads_app/idempotency.py``).
+Every statement names the record's owner, by which a Citus cluster distributes
+them: each then reaches one shard (``distribute_threads_app``).
 """
 
 from datetime import datetime
 from typing import Any
+
+from django.db.models import QuerySet
 
 from ..models import IdempotencyRecord
 from .database import write_alias
@@ -25,28 +29,32 @@ def new_record(owner: Any, key: str, fingerprint: str, now: datetime) -> Idempot
     )
 
 
+def the_record(record: IdempotencyRecord) -> QuerySet:
+    """``record``'s row, found by its owner and key (``Model.save()`` and ``delete()``
+    would find it by its key alone)."""
+    return IdempotencyRecord.objects.using(write_alias()).filter(
+        owner=record.owner_id, pk=record.pk
+    )
+
+
 def delete_record(record: IdempotencyRecord) -> None:
-    record.delete(using=write_alias())
+    the_record(record).delete()
 
 
 def reclaim(record: IdempotencyRecord, now: datetime) -> None:
     """Take over a claim whose request died mid-way."""
     record.claimed_at = now
-    record.save(update_fields=["claimed_at"], using=write_alias())
+    the_record(record).update(claimed_at=now)
 
 
 def keep_answer(record: IdempotencyRecord, status_code: int, body: str) -> None:
     """Store the answer a repeat of the request is given."""
-    IdempotencyRecord.objects.using(write_alias()).filter(pk=record.pk).update(
-        status_code=status_code, response_body=body
-    )
+    the_record(record).update(status_code=status_code, response_body=body)
 
 
 def release_claim(record: IdempotencyRecord) -> None:
     """Drop a claim that has no answer yet, so that a retry runs the request again."""
-    IdempotencyRecord.objects.using(write_alias()).filter(
-        pk=record.pk, status_code__isnull=True
-    ).delete()
+    the_record(record).filter(status_code__isnull=True).delete()
 
 
 def purge_records(cutoff: datetime) -> int:

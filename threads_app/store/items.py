@@ -14,6 +14,7 @@ from .. import signals, validation
 from ..items import MESSAGE, MessageStatus, new_item_id, threads_content
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
+from .messages import add_rows
 from .sql import Names, bound_params
 from .tombstones import kept_since_param, place_sql, position_sql
 
@@ -177,7 +178,7 @@ def create_items(
     rows = item_rows(thread, items)
     try:
         with atomic():
-            rows = Message.objects.using(write_alias()).bulk_create(rows)
+            rows = add_rows(rows)
     except IntegrityError:
         # A concurrent request took one of the given IDs first.
         raise validation.ValidationError(

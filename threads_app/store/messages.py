@@ -13,6 +13,7 @@ from django.utils import timezone
 from .. import signals, validation
 from ..models import Message, Thread
 from .database import (
+    CITUS,
     SQLITE_CLOCK,
     atomic,
     read_alias,
@@ -21,7 +22,14 @@ from .database import (
     sql_dialect,
     write_alias,
 )
-from .sql import Names, bound_params, rows_in_seconds, stored_datetime
+from .sql import (
+    Names,
+    bound_params,
+    rows_in_seconds,
+    stored_datetime,
+    thread_params,
+    thread_value_params,
+)
 from .tombstones import kept_since_param, place_sql, position_sql, record_deleted_message
 
 if TYPE_CHECKING:
@@ -38,11 +46,10 @@ STAMPED = ("created_at", "completed_at")
 def message_position_live(names: Names, confirming: bool) -> str:
     """The ``seq`` of a message of an owner's thread, in the Threads view.
 
-    Parameters: owner, thread ID[, key], message ID.
+    Parameters: :func:`thread_params` (owner, thread ID[, key]…), message ID.
     """
     table = names.table(Message)
-    in_thread = names.in_partition(names.column(Message, "thread", "W0"),
-                                   names.owned_thread("V0", confirming))
+    in_thread = names.in_thread(names.column(Message, "thread", "W0"), "V0", confirming)
     return (f"SELECT {names.column(Message, 'seq', 'W0')} FROM {table} W0 "
             f"WHERE {names.threads_view('W0')} AND {in_thread} "
             f"AND {names.column(Message, 'public_id', 'W0')} = %s")
@@ -55,20 +62,20 @@ def message_page_sql(
 ) -> str:
     """A page of a thread's messages; ``bounds``: the comparisons ("<", ">") of its cursors.
 
-    Parameters: owner, thread ID[, key]; the run ID if ``by_run``; then for each
-    bound, :func:`bound_params` of owner and thread ID (the partition of the row
-    comparison) and of owner, thread ID[, key], cursor ID, thread ID, cursor ID, kept
-    since (where the cursor's message stands, or stood: :func:`tombstones.position_sql`).
+    Parameters: :func:`thread_params` (owner, thread ID[, key]…); the run ID if
+    ``by_run``; then for each bound, :func:`bound_params` of :func:`thread_value_params`
+    (the partition of the row comparison) and of :func:`thread_params`, cursor ID,
+    thread ID, cursor ID, kept since (where the cursor's message stands, or stood:
+    :func:`tombstones.position_sql`).
     """
     names = Names(alias)
     table, seq = names.table(Message), names.column(Message, "seq")
     thread = names.column(Message, "thread")
-    conditions = [names.threads_view(),
-                  names.in_partition(thread, names.owned_thread("V0", confirming))]
+    conditions = [names.threads_view(), names.in_thread(thread, "V0", confirming)]
     if by_run:
         conditions.append(f"{names.column(Message, 'run_id')} = %s")
     position = position_sql(names, message_position_live(names, confirming))
-    conditions += [names.beyond(thread, seq, operator, names.owned_thread("U0", False), position,
+    conditions += [names.beyond(thread, seq, operator, names.thread_value("U0"), position,
                                 scan_ascending) for operator in bounds]
     direction = "ASC" if scan_ascending else "DESC"
     return (f"SELECT {names.select(Message, MESSAGE_COLUMNS)} FROM {table} "
@@ -95,12 +102,13 @@ def message_page(
     sql = message_page_sql(alias, vendor, settings.USE_TZ, page.limit, scan_ascending,
                            tuple(operator for _, operator in cursors), confirming,
                            run_id is not None)
-    in_thread = [owner, thread_id, key] if confirming else [owner, thread_id]
+    in_thread = thread_params(vendor, owner, thread_id, key)
     params = list(in_thread)
     if run_id is not None:
         params.append(run_id)
     for cursor, operator in cursors:
-        params += bound_params(vendor, operator, scan_ascending, [owner, thread_id],
+        params += bound_params(vendor, operator, scan_ascending,
+                               thread_value_params(vendor, owner, thread_id),
                                [*in_thread, cursor, thread_id, cursor, kept_since_param(alias)])
     return rows_in_seconds(run(alias, sql, params), (1, 4, 5))
 
@@ -116,19 +124,19 @@ def message_position(owner: Any, thread_id: str, message_id: str) -> tuple[int |
     """Where ``message_id`` stands (or stood) in ``owner``'s thread, None if it never did
     (or its place expired), and whether it expired."""
     alias = read_alias()
+    vendor = sql_dialect(alias)
     kept = kept_since_param(alias)
-    params = [owner, thread_id, message_id, thread_id, message_id, kept,
-              thread_id, message_id, kept]
-    position, expired = run(alias, message_position_sql(alias, sql_dialect(alias)), params)[0]
+    params = [*thread_params(vendor, owner, thread_id, None), message_id, thread_id, message_id,
+              kept, thread_id, message_id, kept]
+    position, expired = run(alias, message_position_sql(alias, vendor), params)[0]
     return position, bool(expired)
 
 
 @cache
 def message_sql(alias: str, vendor: str, use_tz: bool, confirming: bool) -> str:
-    """One message of a thread. Parameters: owner, thread ID[, key], message ID."""
+    """One message of a thread. Parameters: :func:`thread_params`, message ID."""
     names = Names(alias)
-    in_thread = names.in_partition(names.column(Message, "thread"),
-                                   names.owned_thread("V0", confirming))
+    in_thread = names.in_thread(names.column(Message, "thread"), "V0", confirming)
     # No ORDER BY: the ID is unique in its thread, and PostgreSQL would sort the one row.
     return (f"SELECT {names.select(Message, MESSAGE_COLUMNS)} FROM {names.table(Message)} "
             f"WHERE {names.threads_view()} AND {in_thread} "
@@ -138,8 +146,9 @@ def message_sql(alias: str, vendor: str, use_tz: bool, confirming: bool) -> str:
 def message(owner: Any, thread_id: str, message_id: str, key: int | None) -> tuple | None:
     """The row of message ``message_id`` of ``owner``'s thread, while ``key`` holds."""
     alias = read_alias()
-    sql = message_sql(alias, sql_dialect(alias), settings.USE_TZ, key is not None)
-    in_thread = [owner, thread_id] if key is None else [owner, thread_id, key]
+    vendor = sql_dialect(alias)
+    sql = message_sql(alias, vendor, settings.USE_TZ, key is not None)
+    in_thread = thread_params(vendor, owner, thread_id, key)
     rows = rows_in_seconds(run(alias, sql, [*in_thread, message_id]), (1, 4, 5))
     return rows[0] if rows else None
 
@@ -167,19 +176,73 @@ def insert_message_sql(alias: str, vendor: str, confirming: bool) -> str:
     names = Names(alias)
     lock = " FOR UPDATE" if vendor == "postgresql" else ""
     clock = "clock_timestamp()" if vendor == "postgresql" else f"{SQLITE_CLOCK}()"
-    fields = inserted_fields()
-    columns = ", ".join(
-        [*(names.quote(field.column) for field in fields),
-         *(names.column(Message, name) for name in STAMPED), names.column(Message, "thread")]
-    )
-    values = ", ".join(["%s"] * len(fields) + ["locked_at"] * len(STAMPED) + ["thread_id"])
-    returning = ", ".join(names.column(Message, name) for name in ("seq", "thread", *STAMPED))
+    values = ", ".join(["%s"] * len(inserted_fields()) + ["locked_at"] * len(STAMPED)
+                       + ["thread_id"])
     return (f"WITH parent (thread_id) AS MATERIALIZED "
             f"({names.owned_thread('V0', confirming)}{lock}), "
             f"stamped (thread_id, locked_at) AS MATERIALIZED "
             f"(SELECT thread_id, {clock} FROM parent) "
-            f"INSERT INTO {names.table(Message)} ({columns}) "
-            f"SELECT {values} FROM stamped RETURNING {returning}")
+            f"INSERT INTO {names.table(Message)} ({inserted_columns(names)}) "
+            f"SELECT {values} FROM stamped RETURNING {returned_columns(names)}")
+
+
+def inserted_columns(names: Names) -> str:
+    """The columns an insert fills: :func:`inserted_fields`, ``STAMPED``, the thread."""
+    return ", ".join(
+        [*(names.quote(field.column) for field in inserted_fields()),
+         *(names.column(Message, name) for name in STAMPED), names.column(Message, "thread")]
+    )
+
+
+def returned_columns(names: Names) -> str:
+    """What an insert returns: the new key, the thread, the stamped times."""
+    return ", ".join(names.column(Message, name) for name in ("seq", "thread", *STAMPED))
+
+
+@cache
+def lock_thread_sql(alias: str, vendor: str, confirming: bool) -> str:
+    """Citus: an owner's thread, its row locked, and the time read once the lock is held.
+
+    Parameters: owner, thread ID[, key]. The first of a create's two statements on
+    Citus (:func:`insert_message`); MATERIALIZED, as in :func:`insert_message_sql`,
+    keeps the clock from being read before the lock is taken.
+    """
+    names = Names(alias)
+    return (f"WITH parent (thread_id) AS MATERIALIZED "
+            f"({names.owned_thread('V0', confirming)} FOR UPDATE) "
+            f"SELECT thread_id, clock_timestamp() FROM parent")
+
+
+@cache
+def insert_values_sql(alias: str, vendor: str) -> str:
+    """Citus: a message's row, given in full. Parameters: the values of
+    :func:`inserted_fields`, the time for each of ``STAMPED``, the thread ID."""
+    names = Names(alias)
+    values = ", ".join(["%s"] * (len(inserted_fields()) + len(STAMPED) + 1))
+    return (f"INSERT INTO {names.table(Message)} ({inserted_columns(names)}) "
+            f"VALUES ({values}) RETURNING {returned_columns(names)}")
+
+
+def insert_under_lock(
+    alias: str, vendor: str, in_thread: list[Any], values: list[Any], confirming: bool,
+) -> list[tuple]:
+    """Citus's form of :func:`insert_message_sql`: the thread locked and the time read, then
+    the row inserted with both as values, in one transaction; no row if there is no such
+    thread (or the key no longer holds).
+
+    Two statements, each routed to the thread's shard. The one statement of PostgreSQL is
+    refused with bound parameters ("could not create distributed plan"), and with literal
+    values is planned as an INSERT … SELECT pulled to the coordinator: the lock a subplan
+    of its own, its row carried back through the coordinator, then copied into the shard
+    (docs/scaling.md).
+    """
+    with atomic(savepoint=False):
+        locked = run(alias, lock_thread_sql(alias, vendor, confirming), in_thread)
+        if not locked:
+            return []
+        thread_id, locked_at = locked[0]
+        params = [*values, *[locked_at] * len(STAMPED), thread_id]
+        return run(alias, insert_values_sql(alias, vendor), params)
 
 
 def new_message(values: dict[str, Any]) -> Message:
@@ -211,11 +274,15 @@ def insert_message(
     """
     alias = write_alias()
     connection = connections[alias]
-    fields = inserted_fields()
-    params = [owner, thread_id] if key is None else [owner, thread_id, key]
-    params += [field.get_db_prep_save(field.pre_save(message, True), connection)
-               for field in fields]
-    rows = run(alias, insert_message_sql(alias, sql_dialect(alias), key is not None), params)
+    vendor = sql_dialect(alias)
+    in_thread = [owner, thread_id] if key is None else [owner, thread_id, key]
+    values = [field.get_db_prep_save(field.pre_save(message, True), connection)
+              for field in inserted_fields()]
+    if vendor == CITUS:
+        rows = insert_under_lock(alias, vendor, in_thread, values, key is not None)
+    else:
+        rows = run(alias, insert_message_sql(alias, vendor, key is not None),
+                   in_thread + values)
     if not rows:
         return False
     message.pk, thread_id, *times = rows[0]
@@ -224,6 +291,47 @@ def insert_message(
         setattr(message, name, stored_datetime(moment))
     send_on_commit(signals.message_created, message, request)
     return True
+
+
+@cache
+def row_fields() -> list:
+    """The fields a new row of :func:`add_rows` is inserted with, in their order."""
+    return [field for field in Message._meta.concrete_fields
+            if not field.primary_key and not getattr(field, "generated", False)]
+
+
+@cache
+def insert_rows_sql(alias: str, vendor: str, count: int) -> str:
+    """Citus: ``count`` new rows in one INSERT … VALUES. Parameters: the values of
+    :func:`row_fields` of each row in turn."""
+    names = Names(alias)
+    row = "(" + ", ".join(["%s"] * len(row_fields())) + ")"
+    columns = ", ".join(names.quote(field.column) for field in row_fields())
+    return (f"INSERT INTO {names.table(Message)} ({columns}) VALUES {', '.join([row] * count)} "
+            f"RETURNING {names.column(Message, 'public_id')}, {names.column(Message, 'seq')}")
+
+
+def add_rows(rows: list[Message]) -> list[Message]:
+    """Insert new rows of one thread (a conversation's items, a new thread's messages), in
+    order, as ``bulk_create`` does (no model signals).
+
+    On Citus, several rows are one INSERT … VALUES, routed to the thread's shard:
+    ``bulk_create`` sends them as arrays (INSERT … SELECT … FROM UNNEST(…)), which the
+    coordinator plans as an INSERT … SELECT of its own, unpacking the rows itself and
+    copying them into the shard.
+    """
+    alias = write_alias()
+    vendor = sql_dialect(alias)
+    if vendor != CITUS or len(rows) < 2:  # one row is an INSERT … VALUES already
+        return Message.objects.using(alias).bulk_create(rows)
+    connection = connections[alias]
+    params = [field.get_db_prep_save(field.pre_save(row, True), connection)
+              for row in rows for field in row_fields()]
+    keys = dict(run(alias, insert_rows_sql(alias, vendor, len(rows)), params))
+    for row in rows:  # an ID is unique within its thread
+        row.pk = keys[row.public_id]
+        row._state.adding, row._state.db = False, alias
+    return rows
 
 
 def find_message(thread: Thread, message_id: str, writing: bool = False) -> Message | None:

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 
 from ..items import MESSAGE, THREADS_ROLES
 from ..models import APIKey, Message, Thread
-from .database import sql_dialect
+from .database import CITUS, sql_dialect
 
 TIMESTAMPS = frozenset({"created_at", "completed_at", "incomplete_at"})
 
@@ -22,7 +22,9 @@ class Names:
 
     def __init__(self, alias: str) -> None:
         self.quote = connections[alias].ops.quote_name
-        self.vendor = sql_dialect(alias)
+        self.dialect = sql_dialect(alias)
+        self.vendor = connections[alias].vendor  # "postgresql" on Citus too
+        self.citus = self.dialect == CITUS
 
     def table(self, model: type[Model]) -> str:
         return self.quote(model._meta.db_table)
@@ -87,6 +89,26 @@ class Names:
             bound += f" AND {seq} {operator} {position}"
         return bound
 
+    def in_thread(self, column: str, alias: str, confirming: bool) -> str:
+        """``column`` naming the thread of the parameters owner, thread ID[, key], if it is
+        that owner's (and the key holds, if asked). Parameters: :func:`thread_params`.
+
+        On Citus the thread ID comes once more, as a value of its own: the coordinator
+        routes a statement to one shard only when its distribution column is compared
+        with a value it holds (a subquery's is known to the workers alone, and asks every
+        shard), and the ownership becomes an EXISTS beside it.
+        """
+        owned = self.owned_thread(alias, confirming)
+        if self.citus:
+            return f"EXISTS({owned}) AND {column} = %s"
+        return self.in_partition(column, owned)
+
+    def thread_value(self, alias: str) -> str:
+        """The thread of an owner as the partition of a bound's row comparison
+        (:meth:`beyond`): the owner's thread's ID, or on Citus, the ID given.
+        Parameters: :func:`thread_value_params`."""
+        return "%s" if self.citus else self.owned_thread(alias, False)
+
     def owner(self, alias: str) -> str:
         """The key of the owner of the one parameter, read from the users' table.
 
@@ -133,6 +155,17 @@ class Names:
                 f"AND {self.column(Message, 'type', alias)} = {literal(MESSAGE)}")
 
 
+def thread_params(dialect: str, owner: Any, thread_id: str, key: int | None) -> list[Any]:
+    """The parameters of :meth:`Names.in_thread`: owner, thread ID[, key][, thread ID]."""
+    params = [owner, thread_id] if key is None else [owner, thread_id, key]
+    return [*params, thread_id] if dialect == CITUS else params
+
+
+def thread_value_params(dialect: str, owner: Any, thread_id: str) -> list[Any]:
+    """The parameters of :meth:`Names.thread_value`."""
+    return [thread_id] if dialect == CITUS else [owner, thread_id]
+
+
 def starts_scan(operator: str, scan_ascending: bool) -> bool:
     """Whether a bound by ``operator`` is the one a scan in that direction starts from."""
     return operator == (">" if scan_ascending else "<")
@@ -142,8 +175,10 @@ def bound_params(
     vendor: str, operator: str, scan_ascending: bool, value: Sequence[Any],
     position: Sequence[Any], seek: bool = True,
 ) -> list[Any]:
-    """The parameters of a :meth:`Names.beyond` bound: ``value``'s and ``position``'s."""
-    if vendor != "postgresql":
+    """The parameters of a :meth:`Names.beyond` bound: ``value``'s and ``position``'s.
+
+    ``vendor``: :func:`~.database.sql_dialect`'s answer."""
+    if vendor == "sqlite":
         return list(position)
     again = position if seek and starts_scan(operator, scan_ascending) else ()
     return [*value, *position, *again]

@@ -277,10 +277,20 @@ def lock_thread_named(public_id: str) -> Thread:
     return Thread.objects.using(write_alias()).select_for_update().get(public_id=public_id)
 
 
+def kept_fields(model: type[Model], names: tuple[str, ...]) -> list[str]:
+    """What a save of an edited row writes: every concrete field of ``model`` but its primary
+    key and ``names``, the IDs that name the row and never change. Left out because on Citus
+    they are the distribution column, which no UPDATE may set, even to the value it holds."""
+    return [field.name for field in model._meta.concrete_fields
+            if not field.primary_key and field.name not in names]
+
+
 def save_thread(thread: Thread, change: bool) -> None:
     """Save a thread staff created or edited; an edit under the thread's lock."""
     if change:
         lock_thread_named(thread.public_id)
+        thread.save(using=write_alias(), update_fields=kept_fields(Thread, ("public_id",)))
+        return
     thread.save(using=write_alias())
 
 
@@ -292,8 +302,11 @@ def save_message(message: Message, change: bool) -> None:
     once the lock is held.
     """
     lock_thread_named(message.thread_id)
-    if not change:
-        message.created_at = message.completed_at = timezone.now()
+    if change:
+        message.save(using=write_alias(),
+                     update_fields=kept_fields(Message, ("public_id", "thread")))
+        return
+    message.created_at = message.completed_at = timezone.now()
     message.save(using=write_alias())
 
 

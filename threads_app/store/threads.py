@@ -10,6 +10,7 @@ from django.utils import timezone
 from .. import signals, validation
 from ..models import Message, Thread, Tombstone
 from .database import atomic, read_alias, run, send_on_commit, sql_dialect, write_alias
+from .messages import add_rows
 from .sql import Names, bound_params, rows_in_seconds
 from .tombstones import kept_since_param, place_sql, position_sql, record_deleted_thread
 
@@ -145,10 +146,10 @@ def create_thread(
         thread = Thread.objects.db_manager(alias).create(
             owner=owner, created_at=now, metadata=metadata, tool_resources=tool_resources,
         )
-        created = Message.objects.using(alias).bulk_create(
+        created = add_rows([
             Message(thread=thread, created_at=now, completed_at=now, **fields)
             for fields in messages
-        )
+        ])
         send_on_commit(signals.thread_created, thread, request)
         for message in created:
             send_on_commit(signals.message_created, message, request)
