@@ -262,7 +262,7 @@ class Server:
             try:
                 urllib.request.urlopen(self.base + "/bench/floor", timeout=2).read()
                 return
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset, or a worker still booting past the timeout
                 time.sleep(0.2)
         self.stop()
         raise RuntimeError("gunicorn did not answer within 30 s")
