@@ -258,14 +258,17 @@ class Server:
             env=env,
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.base + "/bench/floor", timeout=2).read()
-                return
-            except OSError:  # refused, reset, or a worker still booting past the timeout
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("gunicorn did not answer within 30 s")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(self.base + "/bench/floor", timeout=2).read()
+                    return
+                except OSError:  # refused, reset, or a worker still booting past the timeout
+                    time.sleep(0.2)
+            raise RuntimeError("gunicorn did not answer within 30 s")
+        except BaseException:
+            self.stop()  # no server left behind, whatever stopped the wait
+            raise
 
     def worker_pids(self) -> list[int]:
         pid = self.process.pid
@@ -502,8 +505,16 @@ def cpu_groups(by_group: dict[str, Any]) -> tuple[str, ...]:
     return GROUPS + tuple(part for part in DATABASE_PARTS if part in by_group)
 
 
+# Column headings of the database's parts, in 8 characters.
+HEADINGS = {"coordinator": "coord", "worker_nodes": "w. nodes"}
+
+
+def cpu_heading(groups: tuple[str, ...] = GROUPS) -> str:
+    return cpu_row({group: HEADINGS.get(group, group) for group in groups}, groups)
+
+
 def cpu_row(by_group: dict[str, Any], groups: tuple[str, ...] = GROUPS) -> str:
-    return " ".join(f"{by_group[group]:>8}"[-8:] for group in groups)
+    return " ".join(f"{by_group[group]:>8}" for group in groups)
 
 
 def print_admin(result: dict[str, Any]) -> None:
@@ -595,8 +606,7 @@ def print_report(report: dict[str, Any]) -> None:
             f" server's workers, the database{parts}, wrk, and the rest of the machine (the"
             " kernel's threads, other services)"
         )
-        heading = {group: group for group in groups}
-        print(f"{'endpoint':<28} " + " | ".join(cpu_row(heading, groups) for _ in REFERENCES))
+        print(f"{'endpoint':<28} " + " | ".join(cpu_heading(groups) for _ in REFERENCES))
         for case, r in t["cases"].items():
             print(
                 f"{case:<28} "
@@ -662,10 +672,7 @@ def print_comparison(report: dict[str, Any]) -> None:
             print(f"{int(size):>12,} {page:>6} {a:>8.2f} {b:>8.2f} {b / a:>9.2f}")
     groups = cpu_groups(citus_cases[cases[0]]["endpoint"]["cpu_us"]) if cases else GROUPS
     print("\nCPU per request (us) under load, the endpoint's turns: PostgreSQL | Citus")
-    print(
-        f"{'endpoint':<28} {cpu_row({g: g for g in GROUPS})} | "
-        f"{cpu_row({g: g for g in groups}, groups)}"
-    )
+    print(f"{'endpoint':<28} {cpu_heading()} | {cpu_heading(groups)}")
     for case in cases:
         print(
             f"{case:<28} {cpu_row(pg_cases[case]['endpoint']['cpu_us'])} | "

@@ -215,7 +215,10 @@ def test_the_report_puts_citus_beside_postgres(capsys):
     row = next(line for line in out.splitlines() if line.startswith("list 20 messages"))
     # req/s on each, citus/pg, each one's ratio to its floor, and the ratio of those
     assert row.split()[3:] == ["500", "250", "0.50", "0.50", "0.25", "0.50"]
-    assert "coordinator" in out and "350" in out
+    cpu = next(line for line in out.splitlines() if line.startswith("endpoint") and "coord" in line)
+    assert cpu.split()[-2:] == ["w.", "nodes"]
+    cpu_row = [line for line in out.splitlines() if line.startswith("list 20 messages")][1]
+    assert cpu_row.split()[-6:] == ["900", "600", "80", "9", "350", "250"]
     print_comparison({"databases": {"postgres": pg, "citus": {"skipped": CITUS_UNNAMED}}})
     assert capsys.readouterr().out == ""
 
