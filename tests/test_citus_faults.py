@@ -103,8 +103,9 @@ class Writer:
     number: int
     answers: list[Answer] = field(default_factory=list)
 
-    def run(self, sdk: openai.OpenAI, threads: list[tuple[str, int]], stop: threading.Event
-            ) -> None:
+    def run(
+        self, sdk: openai.OpenAI, threads: list[tuple[str, int]], stop: threading.Event
+    ) -> None:
         with sdk:
             for n in itertools.count():
                 if stop.is_set():
@@ -116,16 +117,26 @@ class Writer:
                     self.answers.append(self.create_message(sdk, thread_id, port, n))
 
     def create_message(self, sdk: openai.OpenAI, thread_id: str, port: int, n: int) -> Answer:
-        answer = Answer("message", port, f"writer {self.number} message {n}", time.monotonic(),
-                        0.0, thread_id=thread_id)
-        return call(answer, lambda: sdk.beta.threads.messages.create(
-            thread_id, role="user", content=answer.marker))
+        answer = Answer(
+            "message",
+            port,
+            f"writer {self.number} message {n}",
+            time.monotonic(),
+            0.0,
+            thread_id=thread_id,
+        )
+        return call(
+            answer,
+            lambda: sdk.beta.threads.messages.create(thread_id, role="user", content=answer.marker),
+        )
 
     def create_thread(self, sdk: openai.OpenAI, n: int) -> Answer:
         answer = Answer("thread", None, f"writer {self.number} thread {n}", time.monotonic(), 0.0)
         messages = [{"role": "user", "content": f"{answer.marker}.{i}"} for i in range(BATCH)]
-        return call(answer, lambda: sdk.beta.threads.create(
-            messages=messages, metadata={"marker": answer.marker}))
+        return call(
+            answer,
+            lambda: sdk.beta.threads.create(messages=messages, metadata={"marker": answer.marker}),
+        )
 
 
 def call(answer: Answer, request) -> Answer:
@@ -173,12 +184,16 @@ def threads_on_every_worker(sdk: openai.OpenAI, ports: list[int]) -> list[tuple[
 
 def first_request_with(key: str, base_url: str, thread_id: str, port: int) -> Answer:
     """A message added to ``thread_id`` (on the worker ``port``) with ``key``, its first use."""
-    answer = Answer("message", port, "a new key's first message",
-                    time.monotonic(), 0.0, thread_id=thread_id)
-    with openai.OpenAI(api_key=key, base_url=base_url, max_retries=0,
-                       timeout=CLIENT_TIMEOUT) as sdk:
-        return call(answer, lambda: sdk.beta.threads.messages.create(
-            thread_id, role="user", content=answer.marker))
+    answer = Answer(
+        "message", port, "a new key's first message", time.monotonic(), 0.0, thread_id=thread_id
+    )
+    with openai.OpenAI(
+        api_key=key, base_url=base_url, max_retries=0, timeout=CLIENT_TIMEOUT
+    ) as sdk:
+        return call(
+            answer,
+            lambda: sdk.beta.threads.messages.create(thread_id, role="user", content=answer.marker),
+        )
 
 
 def load_crash_test():
@@ -222,21 +237,30 @@ def test_a_stopped_worker_answers_503_and_loses_nothing(gunicorn_url, user, secr
     # A key no server process has looked up: its first use is recorded, in a table that
     # every node holds a copy of.
     new_key = APIKey.generate(user)[1]
-    sdk = openai.OpenAI(api_key=secret, base_url=base_url, max_retries=0,
-                        timeout=CLIENT_TIMEOUT)
+    sdk = openai.OpenAI(api_key=secret, base_url=base_url, max_retries=0, timeout=CLIENT_TIMEOUT)
     threads = threads_on_every_worker(sdk, ports)
     writers = [Writer(number) for number in range(WRITERS)]
     stop = threading.Event()
     pool = [
-        threading.Thread(target=writer.run, args=(
-            openai.OpenAI(api_key=secret, base_url=base_url, max_retries=0,
-                          timeout=CLIENT_TIMEOUT), threads, stop))
+        threading.Thread(
+            target=writer.run,
+            args=(
+                openai.OpenAI(
+                    api_key=secret, base_url=base_url, max_retries=0, timeout=CLIENT_TIMEOUT
+                ),
+                threads,
+                stop,
+            ),
+        )
         for writer in writers
     ]
 
     def answered(port: int, status: int, after: float) -> bool:
-        return any(a.port == port and a.status == status and a.sent_at > after
-                   for w in writers for a in list(w.answers))
+        return any(
+            a.port == port and a.status == status and a.sent_at > after
+            for w in writers
+            for a in list(w.answers)
+        )
 
     stopping = stopped_at = starting = started_at = None
     try:
@@ -248,10 +272,15 @@ def test_a_stopped_worker_answers_503_and_loses_nothing(gunicorn_url, user, secr
         stopped.stop()
         stopped_at = time.monotonic()
         # Load on the stopped worker's shards, and on the other's, while it is down.
-        assert wait_for(lambda: answered(stopped.node.port, 503, stopped_at)
-                        and answered(other, 200, stopped_at), 30)
-        first_use = first_request_with(new_key, base_url,
-                                       next(t for t, p in threads if p == other), other)
+        assert wait_for(
+            lambda: (
+                answered(stopped.node.port, 503, stopped_at) and answered(other, 200, stopped_at)
+            ),
+            30,
+        )
+        first_use = first_request_with(
+            new_key, base_url, next(t for t, p in threads if p == other), other
+        )
         time.sleep(1)
         starting = time.monotonic()
         stopped.start()
@@ -282,9 +311,14 @@ def test_a_stopped_worker_answers_503_and_loses_nothing(gunicorn_url, user, secr
     refused = [a for a in answers if a.status == 503]
     for answer in refused:
         assert answer.retry_after is not None and int(answer.retry_after) >= 1, answer
-        assert answer.body == {"error": {
-            "message": "The server is busy. Retry the request shortly.",
-            "type": "server_error", "param": None, "code": None}}, answer
+        assert answer.body == {
+            "error": {
+                "message": "The server is busy. Retry the request shortly.",
+                "type": "server_error",
+                "param": None,
+                "code": None,
+            }
+        }, answer
 
     # While the worker was down: every write to its threads refused, the other's all served.
     down = [a for a in answers if a.sent_at > stopped_at and a.answered_at < starting]
@@ -295,16 +329,23 @@ def test_a_stopped_worker_answers_503_and_loses_nothing(gunicorn_url, user, secr
     # The figures docs/scaling.md gives.
     failed = sorted(a.answered_at - a.sent_at for a in down if a.port == stopped.node.port)
     served = sorted(a.answered_at - a.sent_at for a in down if a.port == other)
-    first_back = min(a.answered_at for a in answers if a.port == stopped.node.port
-                     and a.status == 200 and a.sent_at > started_at)
+    first_back = min(
+        a.answered_at
+        for a in answers
+        if a.port == stopped.node.port and a.status == 200 and a.sent_at > started_at
+    )
     print(f"pg_ctl stop took {stopped_at - stopping:.2f} s, start {started_at - starting:.2f} s")
-    print(f"503s on the stopped worker's threads while down: {len(failed)}, answered in "
-          f"{failed[len(failed) // 2] * 1000:.0f} ms (median), {failed[-1] * 1000:.0f} ms (max); "
-          f"the other worker's writes meanwhile: {len(served)}, served in "
-          f"{served[len(served) // 2] * 1000:.0f} ms (median), {served[-1] * 1000:.0f} ms (max)")
-    print(f"first write on its threads served {first_back - started_at:.2f} s after pg_ctl "
-          f"start returned; 503s after that: "
-          f"{sum(1 for a in answers if a.status == 503 and a.sent_at > started_at)}")
+    print(
+        f"503s on the stopped worker's threads while down: {len(failed)}, answered in "
+        f"{failed[len(failed) // 2] * 1000:.0f} ms (median), {failed[-1] * 1000:.0f} ms (max); "
+        f"the other worker's writes meanwhile: {len(served)}, served in "
+        f"{served[len(served) // 2] * 1000:.0f} ms (median), {served[-1] * 1000:.0f} ms (max)"
+    )
+    print(
+        f"first write on its threads served {first_back - started_at:.2f} s after pg_ctl "
+        f"start returned; 503s after that: "
+        f"{sum(1 for a in answers if a.status == 503 and a.sent_at > started_at)}"
+    )
 
     # Once it is back: every acknowledged message listed in its thread, in each writer's
     # order, and nothing else.
@@ -316,21 +357,28 @@ def test_a_stopped_worker_answers_503_and_loses_nothing(gunicorn_url, user, secr
         assert {m.id for m in stored} == {a.object_id for a in acknowledged}, thread_id
         assert all(markers[text].status == 200 for text in texts), thread_id
         for writer in writers:
-            mine = [m.id for m in stored if m.content[0].text.value.startswith(
-                f"writer {writer.number} ")]
-            assert mine == [a.object_id for a in writer.answers
-                            if a.thread_id == thread_id and a.status == 200]
+            mine = [
+                m.id
+                for m in stored
+                if m.content[0].text.value.startswith(f"writer {writer.number} ")
+            ]
+            assert mine == [
+                a.object_id for a in writer.answers if a.thread_id == thread_id and a.status == 200
+            ]
     # Threads created with messages: each acknowledged one whole, no refused one stored.
     made = {a.marker: a for a in answers if a.kind == "thread"}
-    stored_threads = {t["metadata"]["marker"]: t["id"] for t in all_threads(sdk)
-                      if "marker" in t["metadata"]}
-    assert stored_threads == {marker: a.object_id for marker, a in made.items()
-                              if a.status == 200}
+    stored_threads = {
+        t["metadata"]["marker"]: t["id"] for t in all_threads(sdk) if "marker" in t["metadata"]
+    }
+    assert stored_threads == {marker: a.object_id for marker, a in made.items() if a.status == 200}
     for marker, thread_id in stored_threads.items():
         assert [m.content[0].text.value for m in listed(sdk, thread_id)] == [
-            f"{marker}.{i}" for i in range(BATCH)]
+            f"{marker}.{i}" for i in range(BATCH)
+        ]
     sdk.close()
 
-    nodes = [citus.node_arguments(settings, node, settings["NAME"])
-             for node in [citus.coordinator_of(settings), *workers]]
+    nodes = [
+        citus.node_arguments(settings, node, settings["NAME"])
+        for node in [citus.coordinator_of(settings), *workers]
+    ]
     assert load_crash_test().postgres_problems(nodes, citus=True) == []
