@@ -1,7 +1,7 @@
 """The test database on a Citus cluster, for a run with ``DATABASE_CITUS=1``.
 
 ``DATABASE_URL`` then names the cluster's coordinator (a database of it whose
-``pg_dist_node`` lists the workers, as ``citus-cluster start`` leaves it), or
+``pg_dist_node`` lists the workers, as ``scripts/citus_cluster.sh start`` leaves it), or
 ``DATABASE_CITUS_WORKERS`` lists the workers as ``host:port,host:port``. The
 test database pytest-django would make is made on every node instead, with the
 citus extension; the workers are registered in it; then Django migrates it and

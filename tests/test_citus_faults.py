@@ -1,16 +1,16 @@
 """A Citus worker stopped under write load, and started again.
 
-Run on a cluster (``DATABASE_CITUS=1``, tests/citus.py) that ``citus-cluster start DIR``
-made, with ``CITUS_CLUSTER_DIR=DIR``: the test stops a worker's server there with
-``pg_ctl`` (as the ``postgres`` user when run as root) and starts it again, as the
-Citus stage of .ci/run does. gunicorn serves the test database (tests/test_concurrency.py);
-writers using the official SDK, without retries, add messages to threads on both
-workers' shards and create threads with messages, before, while and after the worker
-is down. Every request on the stopped worker's shards while it is down must answer 503
-with ``Retry-After`` and the error envelope, and nothing else may fail; once it is back,
-every acknowledged write is listed, in its writer's order, no refused write is, and
-amcheck finds every index of every node sound (scripts/crash_test.py's check).
-"""
+Run on a cluster (``DATABASE_CITUS=1``, tests/citus.py) that ``scripts/citus_cluster.sh
+start DIR`` made, with ``CITUS_CLUSTER_DIR=DIR``: the test stops a worker's server there
+with ``pg_ctl`` (as the ``postgres`` user when run as root) and starts it again, as the
+Citus stage of .ci/run does. gunicorn serves the test database
+(tests/test_concurrency.py); writers using the official SDK, without retries, add
+messages to threads on both workers' shards and create threads with messages, before,
+while and after the worker is down. Every request on the stopped worker's shards while
+it is down must answer 503 with ``Retry-After`` and the error envelope, and nothing else
+may fail; once it is back, every acknowledged write is listed, in its writer's order, no
+refused write is, and amcheck finds every index of every node sound
+(scripts/crash_test.py's check). """
 
 import importlib.util
 import itertools
@@ -46,14 +46,15 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not citus.CITUS or not CLUSTER_DIR,
-        reason="needs a Citus cluster made by citus-cluster start DIR, with DATABASE_CITUS=1, "
-        "DATABASE_URL naming its coordinator and CITUS_CLUSTER_DIR=DIR (docs/scaling.md)",
+        reason="needs a Citus cluster made by scripts/citus_cluster.sh start DIR, with "
+        "DATABASE_CITUS=1, DATABASE_URL naming its coordinator and CITUS_CLUSTER_DIR=DIR "
+        "(docs/scaling.md)",
     ),
 ]
 
 
 class Worker:
-    """A worker's server, in the folder ``citus-cluster`` keeps it in (``node-PORT``)."""
+    """A worker's server, in the folder ``scripts/citus_cluster.sh`` keeps it in (``node-PORT``)."""
 
     def __init__(self, node: citus.Node):
         self.node = node
