@@ -122,40 +122,48 @@ class FreshDatabase:
         return self.postgres_problems()
 
     def postgres_problems(self) -> list[str]:
-        import psycopg
+        return postgres_problems(self.nodes, citus=self.kind == "Citus")
 
-        problems = []
-        checked = 0
-        # On Citus, every node: the workers' shards (threads_app_message_102008, say) and
-        # the coordinator's copies of the reference tables. The extension is created on the
-        # coordinator, which creates it on the workers.
-        for number, node in enumerate(self.nodes):
-            with psycopg.connect(**{**node, "autocommit": True}) as conn:
-                if number == 0:
-                    conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
-                if self.kind == "Citus":
-                    conn.execute("SET citus.override_table_visibility TO off")  # the shards
-                indexes = conn.execute(
-                    "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-                    "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam "
-                    "WHERE a.amname = 'btree' AND t.relname LIKE 'threads\\_app\\_%'"
-                ).fetchall()
-                for (index,) in indexes:
-                    try:
-                        # heapallindexed: every row of the table must be found in the index.
-                        conn.execute("SELECT bt_index_check(%s::regclass, true)", (index,))
-                    except psycopg.Error as exc:
-                        problems.append(f"index {index} ({node}): {exc}")
-                checked += len(indexes)
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            orphans = conn.execute(
-                "SELECT count(*) FROM threads_app_message m LEFT JOIN threads_app_thread t "
-                "ON t.public_id = m.thread_id WHERE t.public_id IS NULL"
-            ).fetchone()[0]
-            if orphans:
-                problems.append(f"{orphans} messages without their thread")
-        print(f"amcheck: {checked} btree indexes checked")
-        return problems
+
+def postgres_problems(nodes: list[dict], citus: bool = False) -> list[str]:
+    """What amcheck finds wrong in the app's btree indexes on every node of ``nodes``
+    (psycopg's arguments; the server, or a Citus coordinator first), and messages
+    without their thread; empty when all is well. tests/test_citus_faults.py runs it too.
+    """
+    import psycopg
+
+    problems = []
+    checked = 0
+    # On Citus, every node: the workers' shards (threads_app_message_102008, say) and
+    # the coordinator's copies of the reference tables. The extension is created on the
+    # coordinator, which creates it on the workers.
+    for number, node in enumerate(nodes):
+        with psycopg.connect(**{**node, "autocommit": True}) as conn:
+            if number == 0:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+            if citus:
+                conn.execute("SET citus.override_table_visibility TO off")  # the shards
+            indexes = conn.execute(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam "
+                "WHERE a.amname = 'btree' AND t.relname LIKE 'threads\\_app\\_%'"
+            ).fetchall()
+            for (index,) in indexes:
+                try:
+                    # heapallindexed: every row of the table must be found in the index.
+                    conn.execute("SELECT bt_index_check(%s::regclass, true)", (index,))
+                except psycopg.Error as exc:
+                    problems.append(f"index {index} ({node}): {exc}")
+            checked += len(indexes)
+    with psycopg.connect(**{**nodes[0], "autocommit": True}) as conn:
+        orphans = conn.execute(
+            "SELECT count(*) FROM threads_app_message m LEFT JOIN threads_app_thread t "
+            "ON t.public_id = m.thread_id WHERE t.public_id IS NULL"
+        ).fetchone()[0]
+        if orphans:
+            problems.append(f"{orphans} messages without their thread")
+    print(f"amcheck: {checked} btree indexes checked")
+    return problems
 
 
 def manage(database: FreshDatabase, *args: str) -> str:

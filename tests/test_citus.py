@@ -160,7 +160,10 @@ def thread_with_messages(api) -> tuple[str, list[str]]:
 
 def request(api, method: str, path: str, body=None) -> list[tuple[str, list]]:
     with statements_sent() as sent:
-        response = api.get(path) if method == "get" else post(api, path, body)
+        if method == "post":
+            response = post(api, path, body)
+        else:
+            response = getattr(api, method)(path)
     assert response.status_code == 200, response.content
     return sent
 
@@ -209,6 +212,35 @@ def test_item_list_and_create_route_to_the_thread_shard(api, thread_with_message
     assert any("FOR UPDATE" in sql for sql, _ in sent)
     assert any(sql.startswith("INSERT INTO") for sql, _ in sent)
     routed(sent)
+
+
+@on_citus
+@routing
+def test_every_other_request_naming_a_thread_routes_each_statement(api, thread_with_messages):
+    """Retrieve, modify and delete of a thread, a message, a conversation and an item, and
+    the creates of a thread and a conversation: every statement to one shard. (A thread's
+    deletion writes its tombstone on the owner's shard: two statements, one shard each.)"""
+    thread_id, ids = thread_with_messages
+    conversation = conv_id(thread_id)
+    item = url("item-detail", conversation_id=conversation, item_id=ids[2])
+    message = url("message-detail", thread_id=thread_id, message_id=ids[1])
+    requests = [
+        ("get", url("thread-detail", thread_id=thread_id), None),
+        ("post", url("thread-detail", thread_id=thread_id), {"metadata": {"k": "v"}}),
+        ("post", message, {"metadata": {"k": "v"}}),
+        ("delete", message, None),
+        ("get", url("conversation-detail", conversation_id=conversation), None),
+        ("post", url("conversation-detail", conversation_id=conversation), {"metadata": {}}),
+        ("get", item, None),
+        ("delete", item, None),
+        ("post", url("thread-list"), {"messages": [{"role": "user", "content": "new"}]}),
+        ("post", url("conversation-list"), {"items": [{"role": "user", "content": "new"}]}),
+        ("delete", url("thread-detail", thread_id=thread_id), None),
+    ]
+    for method, path, body in requests:
+        sent = request(api, method, path, body)
+        assert sent, (method, path)
+        routed(sent)
 
 
 @on_citus

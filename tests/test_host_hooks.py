@@ -5,9 +5,10 @@ import json
 import orjson
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_delete
 
 from threads_app import signals
-from threads_app.models import Thread
+from threads_app.models import Message, Thread
 from threads_app.renderers import JSONRenderer
 from threads_app.views import MessageViewSet
 
@@ -53,6 +54,31 @@ def test_every_change_is_signalled(api, received):
         ("thread_updated", "Thread", thread["id"]),
         ("thread_deleted", "Thread", thread["id"]),
     ]
+
+
+def test_a_thread_delete_still_tells_a_receiver_of_djangos_delete_signals(api):
+    """A thread goes by a DELETE of the store's own unless a host listens for Django's
+    delete signals of threads (or refers to them): then Django deletes it, and sends them."""
+    heard = []
+
+    def receiver(sender, instance, **kwargs):
+        heard.append((instance.public_id, instance.messages.count()))
+
+    thread = make_thread(api, messages=[{"role": "user", "content": "a"}])
+    post_delete.connect(receiver, sender=Thread)
+    try:
+        assert api.delete(url("thread-detail", thread_id=thread["id"])).status_code == 200
+    finally:
+        post_delete.disconnect(receiver, sender=Thread)
+    assert heard == [(thread["id"], 0)]
+    assert not Thread.objects.filter(public_id=thread["id"]).exists()
+    assert not Message.objects.filter(thread=thread["id"]).exists()
+
+    other = make_thread(api, messages=[{"role": "user", "content": "b"}])
+    assert api.delete(url("thread-detail", thread_id=other["id"])).status_code == 200
+    assert heard == [(thread["id"], 0)]  # disconnected: the store's own DELETE, unheard
+    assert not Thread.objects.filter(public_id=other["id"]).exists()
+    assert not Message.objects.filter(thread=other["id"]).exists()
 
 
 def test_nothing_is_signalled_for_a_rolled_back_write(api, received, monkeypatch):

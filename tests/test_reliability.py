@@ -5,17 +5,19 @@ import json
 import logging
 import threading
 from datetime import timedelta
+from types import SimpleNamespace
 
 import openai
 import psycopg
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError, connection
+from django.db import InternalError, OperationalError, connection
 from django.utils import timezone
 
 from threads_app import views
 from threads_app.idempotency import IdempotencyPolicy
 from threads_app.models import IdempotencyRecord, Message, Thread
+from threads_app.store import keys
 
 from .conftest import url
 from .test_api import assert_error, counts, make_thread
@@ -246,6 +248,47 @@ class TestLimits:
         assert response["Retry-After"] == "1" and error["type"] == "server_error"
         connection.close_if_unusable_or_obsolete()  # as Django does after every request
         assert api.get(url("message-list", thread_id=thread["id"])).status_code == 200
+
+    @pytest.mark.parametrize(("message", "status"), [
+        ("could not commit transaction for shard 102041 on at least one active node", 503),
+        ("failure on connection marked as essential: 10.0.0.7:5432", 503),
+        ("could not create distributed plan", 500),
+    ])
+    def test_a_citus_worker_lost_in_a_transaction_answers_503(self, api, monkeypatch, message,
+                                                               status):
+        """Citus names no SQLSTATE for a worker lost at COMMIT (XX000): its own messages
+        answer 503, no other internal error does (tests/test_citus_faults.py meets them)."""
+
+        def lost(*args, **kwargs):
+            raise InternalError(message) from ServerError("XX000", message)
+
+        monkeypatch.setattr(Thread.objects, "create", lost)
+        response = api.post(url("thread-list"), "{}", content_type="application/json")
+        assert assert_error(response, status)["type"] == "server_error"
+        assert response.get("Retry-After") == ("1" if status == 503 else None)
+
+    def test_a_key_whose_use_cannot_be_recorded_still_authenticates(self, api, user, monkeypatch,
+                                                                     caplog):
+        """On Citus the keys are a reference table, written on every node: with a worker down,
+        recording a key's use fails, which must not fail requests on the other workers."""
+        message = "connection to the remote node postgres@10.0.0.7:5432 failed"
+
+        def refused(*args, **kwargs):
+            raise OperationalError(message) from ServerError("08006", message)
+
+        monkeypatch.setattr(keys, "record_use", refused)
+        assert api.get(url("thread-list")).status_code == 200
+        assert user.threads_api_keys.get().last_used_at is None
+        assert "not recorded" in caplog.text
+
+
+class ServerError(Exception):
+    """What psycopg raises for an error the server sent: its SQLSTATE and message."""
+
+    def __init__(self, sqlstate: str, message: str):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.diag = SimpleNamespace(message_primary=message)
 
 
 @pytest.fixture

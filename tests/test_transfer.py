@@ -979,3 +979,40 @@ def test_a_record_nested_past_the_api_limit_is_refused_and_the_lists_still_answe
     assert "imported 1 threads, 1 messages and 0 other items" in err
     page = get(api, url("item-list", conversation_id=conv_id(interleaved)), order="asc")
     assert [item["id"] for item in page["data"]] == [lines[1]["id"]]
+
+
+def test_a_thread_deleted_imported_again_and_deleted_again(tmp_path, api, conversations):
+    """Its ID's tombstone from the first deletion makes way for the second's."""
+    thread_id = conversations[0]
+    data = export(tmp_path)
+    assert api.delete(url("thread-detail", thread_id=thread_id)).status_code == 200
+    err, failed = run_import(tmp_path, data)
+    assert not failed, err
+    assert get(api, url("thread-detail", thread_id=thread_id))["id"] == thread_id
+    assert api.delete(url("thread-detail", thread_id=thread_id)).status_code == 200
+    assert api.get(url("thread-detail", thread_id=thread_id)).status_code == 404
+    listed = get(api, url("thread-list"), order="asc")["data"]
+    assert thread_id not in [thread["id"] for thread in listed]
+
+
+def test_a_message_deleted_imported_again_and_deleted_again(tmp_path, api, conversations):
+    thread_id = conversations[0]
+    data = export(tmp_path)
+    message_id = get(api, url("message-list", thread_id=thread_id), order="asc")["data"][1]["id"]
+    detail = url("message-detail", thread_id=thread_id, message_id=message_id)
+    assert api.delete(detail).status_code == 200
+    err, failed = run_import(tmp_path, data)
+    assert not failed, err
+    assert get(api, detail)["id"] == message_id
+    listed = [m["id"] for m in get(api, url("message-list", thread_id=thread_id),
+                                   order="asc")["data"]]
+    assert api.delete(detail).status_code == 200
+    assert api.get(detail).status_code == 404
+    # Its place is where it stood last (imported back, at the end): a cursor naming it
+    # pages from there, in both directions.
+    messages = url("message-list", thread_id=thread_id)
+    place = listed.index(message_id)
+    after = get(api, messages, order="asc", after=message_id)["data"]
+    before = get(api, messages, order="asc", before=message_id)["data"]
+    assert [m["id"] for m in after] == listed[place + 1:]
+    assert [m["id"] for m in before] == listed[:place]

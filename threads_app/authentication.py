@@ -15,6 +15,7 @@ import hmac
 import time
 from datetime import timedelta
 
+from django.db import DatabaseError
 from django.utils import timezone
 from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.authentication import BaseAuthentication
@@ -22,7 +23,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from . import store
 from .conf import app_settings
-from .exceptions import INCORRECT_KEY
+from .exceptions import INCORRECT_KEY, is_database_busy, logger
 from .models import APIKey, hash_api_key
 
 # Where a request keeps the remembered key it has still to confirm.
@@ -112,7 +113,16 @@ class APIKeyAuthentication(BaseAuthentication):
         now = timezone.now()
         interval = timedelta(seconds=app_settings.API_KEY_LAST_USED_INTERVAL)
         if api_key.last_used_at is None or now - api_key.last_used_at >= interval:
-            store.keys.record_use(api_key.pk, now)
+            try:
+                store.keys.record_use(api_key.pk, now)
+            except DatabaseError as exc:
+                if not is_database_busy(exc):
+                    raise
+                # A note for the key's owner, not worth the request. On Citus the keys
+                # are a reference table, written on every node: with one worker down,
+                # this write alone would refuse every request, on every shard.
+                logger.warning("last use of API key %s not recorded: %s", api_key.pk, exc)
+                return
             api_key.last_used_at = now
 
     def authenticate_header(self, request) -> str:

@@ -18,6 +18,19 @@ logger = logging.getLogger("threads_app")
 INCORRECT_KEY = "Incorrect API key provided."
 # Seconds a client should wait before retrying after a 503 or 429.
 BUSY_RETRY_AFTER = 1
+# SQLSTATEs worth a retry: serialization failure, deadlock, lock not available, the
+# server shutting down or starting, and every connection exception (class 08). A Citus
+# coordinator reports a worker it cannot reach as 08006, and relays the state of a
+# worker's own error (57P01 when it shuts down under a transaction).
+RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03"}
+RETRYABLE_SQLSTATE_CLASSES = ("08",)
+# A Citus worker lost during a transaction, at its COMMIT or after a statement ran on it:
+# Citus names no state of its own for these (XX000, internal error), only a message.
+# The transaction is rolled back (docs/scaling.md has what was measured).
+CITUS_WORKER_LOST = (
+    "could not commit transaction for shard ",
+    "failure on connection marked as essential: ",
+)
 
 
 class APIError(Exception):
@@ -70,16 +83,18 @@ def is_database_busy(exc: BaseException) -> bool:
     # SQLite says "database is locked"/"database table is locked" when its busy
     # timeout runs out; PostgreSQL's lock timeout and serialization failures are
     # OperationalErrors too. So is a connection the server ended (a restart, an
-    # administrator) or lost, which Django replaces after the request. All are
-    # worth a retry, none is a fault of ours.
+    # administrator) or lost, which Django replaces after the request; and on Citus,
+    # a worker node down. All are worth a retry, none is a fault of ours.
     if isinstance(exc, OperationalError) and "locked" in str(exc):
         return True
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None) or ""
-    if sqlstate in {"40001", "40P01", "55P03", "57P01", "57P02", "57P03"}:
+    if sqlstate in RETRYABLE_SQLSTATES or sqlstate.startswith(RETRYABLE_SQLSTATE_CLASSES):
         return True
-    if sqlstate.startswith("08"):
-        return True
+    if sqlstate == "XX000":
+        diagnostic = getattr(cause, "diag", None)
+        message = getattr(diagnostic, "message_primary", None) or ""
+        return message.startswith(CITUS_WORKER_LOST)
     # psycopg names no state when the socket closed under it; the status of its
     # connection is then BAD, not OK (0).
     pgconn = getattr(cause, "pgconn", None)

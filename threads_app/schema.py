@@ -546,7 +546,8 @@ ERRORS = {
     422: "The Idempotency-Key was used before with another body.",
     429: "Too many requests for this key.",
     500: "A fault of the server; logged under the request's ID.",
-    503: "The database is momentarily busy.",
+    503: "The database is momentarily busy or out of reach (a Citus worker node down, say); "
+    "retry after `Retry-After` seconds.",
 }
 # Which errors each kind of operation can answer with.
 READ = (400, 401, 404, 429, 500, 503)

@@ -47,8 +47,14 @@ def usable_key_condition(key: int) -> Exists:
 
 
 def record_use(key: int, moment: datetime) -> None:
-    """Note that the key ``key`` was used at ``moment``."""
-    APIKey.objects.using(write_alias()).filter(pk=key).update(last_used_at=moment)
+    """Note that the key ``key`` was used at ``moment``.
+
+    In a savepoint inside a caller's transaction, so that a refused write (see
+    ``APIKeyAuthentication.touch``) rolls back alone.
+    """
+    alias = write_alias()
+    with transaction.atomic(using=alias):
+        APIKey.objects.using(alias).filter(pk=key).update(last_used_at=moment)
 
 
 def save_key(api_key: APIKey) -> None:

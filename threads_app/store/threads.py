@@ -5,6 +5,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db.models.signals import post_delete, pre_delete
 from django.utils import timezone
 
 from .. import signals, validation
@@ -168,7 +169,11 @@ def update_thread(thread: Thread, changes: dict[str, Any], request: Any = None) 
     for name, value in validation.apply_patches(changes, thread).items():
         setattr(thread, name, value)
     with atomic(savepoint=False):
-        thread.save(using=write_alias(), update_fields=list(changes))
+        # By its ID as well as its key: on Citus the ID finds the thread's shard, where
+        # ``Model.save()`` would ask every shard. Like a message's, it sends no ``post_save``.
+        Thread.objects.using(write_alias()).filter(
+            pk=thread.pk, public_id=thread.public_id
+        ).update(**{name: getattr(thread, name) for name in changes})
         send_on_commit(signals.thread_updated, thread, request)
 
 
@@ -178,9 +183,36 @@ def delete_thread(thread: Thread, request: Any = None) -> None:
     The one way to delete a thread, the admin's included: its tombstone keeps a
     cursor that names it working. ``thread_deleted`` is sent once it commits.
     """
+    alias = write_alias()
     with atomic(savepoint=False):
         record_deleted_thread(thread)
-        # Messages have no relations of their own, so Django deletes them with one
-        # DELETE … WHERE thread_id = …, without loading them.
-        thread.delete(using=write_alias())
+        if deleted_alone(Thread):
+            # Led by the thread, as every query of its rows is: its messages (with no
+            # relations of their own, one DELETE … WHERE thread_id = …), then its row by
+            # ID as well as key. ``Model.delete()`` finds the row by its key alone, which
+            # on Citus asks every shard.
+            Message.objects.using(alias).filter(thread=thread).delete()
+            run(alias, delete_thread_sql(alias), [thread.pk, thread.public_id])
+            thread.pk = None
+        else:
+            thread.delete(using=alias)
         send_on_commit(signals.thread_deleted, thread, request)
+
+
+def deleted_alone(model: type[Thread]) -> bool:
+    """Whether a row of ``model`` can go by a DELETE of its own: no other model but the
+    app's messages refers to it (a host's model may), and no receiver of Django's delete
+    signals waits for it; else ``Model.delete()`` collects what goes with it."""
+    related = [rel for rel in model._meta.related_objects if rel.related_model is not Message]
+    listening = pre_delete.has_listeners(model) or post_delete.has_listeners(model)
+    return not related and not listening
+
+
+@cache
+def delete_thread_sql(alias: str) -> str:
+    """Delete a thread's row (returning its key, as ``run`` reads rows). Parameters: its
+    key, its ID."""
+    names = Names(alias)
+    seq = names.column(Thread, "seq")
+    return (f"DELETE FROM {names.table(Thread)} WHERE {seq} = %s "
+            f"AND {names.column(Thread, 'public_id')} = %s RETURNING {seq}")

@@ -111,18 +111,25 @@ def record_deleted_thread(thread: Thread) -> None:
 
     No cursor can reach the thread's messages once it is gone.
     """
-    alias = write_alias()
-    Tombstone.objects.using(alias).filter(container=thread.public_id).delete()
-    Tombstone.objects.using(alias).create(
-        public_id=thread.public_id, container=Tombstone.owner_container(thread.owner_id),
-        seq=thread.seq,
-    )
+    Tombstone.objects.using(write_alias()).filter(container=thread.public_id).delete()
+    record_place(Tombstone.owner_container(thread.owner_id), thread.public_id, thread.seq)
 
 
 def record_deleted_message(thread: Thread, message: Message) -> None:
     """Keep ``message``'s place in ``thread``'s list."""
-    Tombstone.objects.using(write_alias()).create(
-        public_id=message.public_id, container=thread.public_id, seq=message.seq
+    record_place(thread.public_id, message.public_id, message.seq)
+
+
+def record_place(container: str, public_id: str, seq: int) -> None:
+    """Keep where ``public_id`` stood in ``container``, from now.
+
+    An ID deleted once may stand there again (imported back) and be deleted again: its
+    newer place replaces the older, in the one statement (``ON CONFLICT … DO UPDATE``).
+    """
+    Tombstone.objects.using(write_alias()).bulk_create(
+        [Tombstone(container=container, public_id=public_id, seq=seq)],
+        update_conflicts=True, unique_fields=["container", "public_id"],
+        update_fields=["seq", "deleted_at"],
     )
 
 
