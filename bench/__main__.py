@@ -1,6 +1,7 @@
 """The benchmark, in one command: `python -m bench` (`make bench`).
 
-For each database (SQLite, then PostgreSQL if reachable) it runs
+For each database (SQLite, PostgreSQL if reachable, then a Citus cluster if one is
+named) it runs
 ``bench.measure`` in a process of its own (seeding, list latency against
 thread size, queries per request, query plans), then serves the same database
 with the production server (gunicorn, ``project/gunicorn.conf.py``) and loads
@@ -11,11 +12,17 @@ the machine's speed touches every side. Last, a client
 walks the largest thread with the SDK's auto-pager while the workers' peak
 memory is read from /proc. It prints a table and writes JSON to bench/results/.
 
-    python -m bench [--quick] [--databases sqlite,postgres] [--duration 12] [--reseed]
+    python -m bench [--quick] [--databases sqlite,postgres,citus] [--duration 12] [--reseed]
 
 ``--quick`` (or BENCH_QUICK=1) uses threads of 100, 10,000 and 100,000
 messages and shorter runs. BENCH_POSTGRES_URL names the PostgreSQL database
 (created if missing; default postgres://postgres@127.0.0.1:5432/threads_app_bench).
+BENCH_CITUS_URL names a database on a Citus coordinator whose workers are
+registered (``scripts/citus_cluster.sh start DIR threads_app_bench`` makes one);
+the benchmark migrates it, runs ``distribute_threads_app`` and seeds through the
+coordinator. Unset, Citus is not measured, and the report says so. The staff
+admin's corpus (bench/admin.py) is not seeded on Citus. The report puts Citus
+beside PostgreSQL when both ran.
 """
 
 import argparse
@@ -40,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .cpu import GROUPS, CPUSplit, per_request_us
+from .cpu import DATABASE_PARTS, GROUPS, CPUSplit, per_request_us, postmaster_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -50,6 +57,12 @@ QUICK_SIZES = [100, 10_000, 100_000]
 ADMIN_THREADS = 100_000
 ADMIN_QUICK_THREADS = 10_000
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/threads_app_bench"
+DATABASES = ("sqlite", "postgres", "citus")
+CITUS_UNNAMED = (
+    "not measured: BENCH_CITUS_URL names no Citus coordinator. Set it to a database of one "
+    "whose workers are registered, e.g. the URL that `scripts/citus_cluster.sh start DIR "
+    "threads_app_bench` prints"
+)
 SETTINGS = "bench.settings"
 # The issue's targets: throughput as a fraction of the floor.
 TARGETS = {"create message": 0.35, "list 20 messages": 0.5, "retrieve message": 0.6}
@@ -87,10 +100,18 @@ def machine() -> dict[str, Any]:
     }
 
 
-def database_urls(selected: list[str]) -> dict[str, str]:
+def database_urls(selected: list[str]) -> dict[str, str | None]:
+    """Each selected database's URL; None for Citus when BENCH_CITUS_URL is unset."""
+    unknown = set(selected) - set(DATABASES)
+    if unknown:
+        raise SystemExit(
+            f"--databases: no database {', '.join(sorted(unknown))}; "
+            f"choose among {', '.join(DATABASES)}"
+        )
     urls = {
         "sqlite": f"sqlite:///{Path(tempfile.gettempdir()) / 'threads_app_bench.sqlite3'}",
         "postgres": os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        "citus": os.environ.get("BENCH_CITUS_URL") or None,
     }
     return {name: urls[name] for name in selected}
 
@@ -112,8 +133,81 @@ def ensure_postgres_database(url: str) -> str | None:
     return None
 
 
+def citus_workers(url: str) -> list[str]:
+    """The URLs of the workers a Citus coordinator's database registers (the coordinator's
+    user, password and database name on each worker's host and port)."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT nodename, nodeport FROM pg_dist_node "
+            "WHERE groupid <> 0 AND noderole = 'primary' ORDER BY nodeid"
+        ).fetchall()
+    parts = urllib.parse.urlsplit(url)
+    credentials = parts.netloc.rpartition("@")[0]
+    return [
+        urllib.parse.urlunsplit(
+            parts._replace(
+                netloc=f"{credentials}@{host}:{port}" if credentials else f"{host}:{port}"
+            )
+        )
+        for host, port in rows
+    ]
+
+
+def check_citus(url: str | None) -> str | None:
+    """Why ``url`` cannot be measured as a Citus cluster, if it cannot."""
+    import psycopg
+
+    if not url:
+        return CITUS_UNNAMED
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            if not conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'citus'").fetchone():
+                return (
+                    "not measured: BENCH_CITUS_URL's database has no citus extension "
+                    "(CREATE EXTENSION citus on every node, then citus_add_node)"
+                )
+        if not citus_workers(url):
+            return "not measured: BENCH_CITUS_URL's database registers no worker (citus_add_node)"
+    except psycopg.Error as exc:
+        return f"not measured: {str(exc).strip()}"
+    return None
+
+
+def local_postmaster(url: str) -> int | None:
+    """The process ID of the postmaster of the server ``url`` names, if it runs here."""
+    import psycopg
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host not in ("", "localhost", "127.0.0.1", "::1") and not host.startswith("/"):
+        return None
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        return postmaster_of(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+
+def database_postmasters(name: str, url: str) -> dict[str, list[int]] | None:
+    """Whose processes are the run's "database" (bench/cpu.py): the PostgreSQL server's, or
+    the Citus coordinator's and its workers' apart; None if one of them is not on this
+    machine (then every PostgreSQL process here counts)."""
+    if name == "sqlite":
+        return {"database": []}
+    parts = {"database": [url]}
+    if name == "citus":
+        parts = {"coordinator": [url], "worker_nodes": citus_workers(url)}
+    found = {part: [local_postmaster(u) for u in urls] for part, urls in parts.items()}
+    if any(pid is None for pids in found.values() for pid in pids):
+        return None
+    return found  # type: ignore[return-value]
+
+
 def run_measure(
-    url: str, sizes: list[int], rounds: int, reseed: bool, admin_threads: int
+    url: str,
+    sizes: list[int],
+    rounds: int,
+    reseed: bool,
+    admin_threads: int,
+    distribute: bool = False,
 ) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         command = [
@@ -131,6 +225,8 @@ def run_measure(
         ]
         if reseed:
             command.append("--reseed")
+        if distribute:
+            command.append("--distribute")
         env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": SETTINGS}
         subprocess.run(command, check=True, cwd=ROOT, env=env)
         return json.loads(Path(out.name).read_text())
@@ -145,7 +241,9 @@ def free_port() -> int:
 class Server:
     """gunicorn with the production configuration, on a free port."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, database: dict[str, list[int]] | None = None) -> None:
+        # The postmasters whose processes are "database" (bench/cpu.py).
+        self.database = database
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {
@@ -160,14 +258,17 @@ class Server:
             env=env,
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.base + "/bench/floor", timeout=2).read()
-                return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("gunicorn did not answer within 30 s")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(self.base + "/bench/floor", timeout=2).read()
+                    return
+                except OSError:  # refused, reset, or a worker still booting past the timeout
+                    time.sleep(0.2)
+            raise RuntimeError("gunicorn did not answer within 30 s")
+        except BaseException:
+            self.stop()  # no server left behind, whatever stopped the wait
+            raise
 
     def worker_pids(self) -> list[int]:
         pid = self.process.pid
@@ -180,8 +281,8 @@ class Server:
 
 
 @contextmanager
-def serving(database_url: str) -> Iterator[Server]:
-    server = Server(database_url)
+def serving(database_url: str, database: dict[str, list[int]] | None = None) -> Iterator[Server]:
+    server = Server(database_url, database)
     try:
         yield server
     finally:
@@ -235,7 +336,7 @@ def wrk(
 
 def wrk_split(server: Server, *args: Any) -> dict[str, Any]:
     """:func:`wrk`'s figures, with the CPU seconds the run cost by group (see bench/cpu.py)."""
-    split = CPUSplit([server.process.pid, *server.worker_pids()])
+    split = CPUSplit([server.process.pid, *server.worker_pids()], server.database)
     split.start()
     run = wrk(*args)
     run["cpu_seconds"] = split.stop()
@@ -336,7 +437,10 @@ def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "requests": requests,
         "errors": sum(run["errors"] for run in runs),
         "cpu_us": per_request_us(
-            {group: sum(run["cpu_seconds"][group] for run in runs) for group in GROUPS},
+            {
+                group: sum(run["cpu_seconds"][group] for run in runs)
+                for group in runs[0]["cpu_seconds"]
+            },
             requests,
         ),
     }
@@ -377,10 +481,16 @@ def walk_memory(server: Server, prepared: dict[str, Any]) -> dict[str, Any]:
 def run_database(name: str, url: str, sizes: list[int], args: argparse.Namespace) -> dict:
     log(f"== {name}")
     admin_threads = ADMIN_QUICK_THREADS if args.quick else ADMIN_THREADS
-    measured = run_measure(url, sizes, args.rounds, args.reseed, admin_threads)
-    with serving(url) as server:
+    if name == "citus":
+        admin_threads = 0  # the admin's corpus is not the question on a cluster
+    measured = run_measure(
+        url, sizes, args.rounds, args.reseed, admin_threads, distribute=name == "citus"
+    )
+    database = database_postmasters(name, url)
+    measured["cpu_database"] = "split by server" if database else "every PostgreSQL process"
+    with serving(url, database) as server:
         measured["throughput"] = throughput(server, measured, args.duration)
-    with serving(url) as server:  # fresh workers, so that the peak is the walk's own
+    with serving(url, database) as server:  # fresh workers, so that the peak is the walk's own
         measured["memory"] = walk_memory(server, measured)
     measured.pop("secret")
     return measured
@@ -390,8 +500,21 @@ def span(low_high: list[float]) -> str:
     return f"{low_high[0]:.2f}-{low_high[1]:.2f}"
 
 
-def cpu_row(by_group: dict[str, Any]) -> str:
-    return " ".join(f"{by_group[group]:>8}" for group in GROUPS)
+def cpu_groups(by_group: dict[str, Any]) -> tuple[str, ...]:
+    """The groups of a CPU split, with the database's parts if it was split (Citus)."""
+    return GROUPS + tuple(part for part in DATABASE_PARTS if part in by_group)
+
+
+# Column headings of the database's parts, in 8 characters.
+HEADINGS = {"coordinator": "coord", "worker_nodes": "w. nodes"}
+
+
+def cpu_heading(groups: tuple[str, ...] = GROUPS) -> str:
+    return cpu_row({group: HEADINGS.get(group, group) for group in groups}, groups)
+
+
+def cpu_row(by_group: dict[str, Any], groups: tuple[str, ...] = GROUPS) -> str:
+    return " ".join(f"{by_group[group]:>8}" for group in groups)
 
 
 def print_admin(result: dict[str, Any]) -> None:
@@ -474,15 +597,21 @@ def print_report(report: dict[str, Any]) -> None:
                 f" {r['query_floor_ratio']:>9.2f} {span(r['query_floor_ratio_range']):>10}"
                 f" {r['ratio_to_query_floor']:>15.2f} {span(r['ratio_to_query_floor_range']):>10}"
             )
+        groups = cpu_groups(next(iter(t["cases"].values()))["endpoint"]["cpu_us"])
+        parts = (
+            ", of it the coordinator's and the worker nodes'" if len(groups) > len(GROUPS) else ""
+        )
         print(
             "\nCPU per request (us), endpoint | its floor | the floor after one query: the"
-            " server's workers, the database, wrk, and the rest of the machine (the kernel's"
-            " threads, other services)"
+            f" server's workers, the database{parts}, wrk, and the rest of the machine (the"
+            " kernel's threads, other services)"
         )
-        heading = {group: group for group in GROUPS}
-        print(f"{'endpoint':<28} " + " | ".join(cpu_row(heading) for _ in REFERENCES))
+        print(f"{'endpoint':<28} " + " | ".join(cpu_heading(groups) for _ in REFERENCES))
         for case, r in t["cases"].items():
-            print(f"{case:<28} " + " | ".join(cpu_row(r[part]["cpu_us"]) for part in REFERENCES))
+            print(
+                f"{case:<28} "
+                + " | ".join(cpu_row(r[part]["cpu_us"], groups) for part in REFERENCES)
+            )
         print("\nQueries per request (authentication included)")
         for case, q in result["queries"].items():
             print(f"  {case:<30} {q['queries']}")
@@ -499,6 +628,62 @@ def print_report(report: dict[str, Any]) -> None:
                 f"{int(max(latency, key=int)):,} messages):"
             )
             print("  " + "\n  ".join(plan["plan"]))
+    print_comparison(report)
+
+
+def print_comparison(report: dict[str, Any]) -> None:
+    """Citus beside PostgreSQL, measured in the same run, with the ratio of each figure."""
+    pg, citus = (report["databases"].get(name, {}) for name in ("postgres", "citus"))
+    if "throughput" not in pg or "throughput" not in citus:
+        return
+    pg_cases, citus_cases = pg["throughput"]["cases"], citus["throughput"]["cases"]
+    cases = [case for case in pg_cases if case in citus_cases]
+    print("\n## Citus beside PostgreSQL (this run; citus/pg divides the two)")
+    print(
+        "\nThroughput (req/s) and its ratio to the floor (the median turn's); the last"
+        " column divides the two ratios, which takes out the machine's drift between the"
+        " databases' runs"
+    )
+    print(
+        f"{'endpoint':<28} {'pg':>7} {'citus':>7} {'citus/pg':>9} {'pg/floor':>9}"
+        f" {'citus/floor':>12} {'citus/pg':>9}"
+    )
+    for case in cases:
+        p, c = pg_cases[case], citus_cases[case]
+        print(
+            f"{case:<28} {p['endpoint']['rps']:>7.0f} {c['endpoint']['rps']:>7.0f}"
+            f" {c['endpoint']['rps'] / p['endpoint']['rps']:>9.2f} {p['ratio']:>9.2f}"
+            f" {c['ratio']:>12.2f} {c['ratio'] / p['ratio']:>9.2f}"
+        )
+    floors = [
+        statistics.median(r["query_floor_ratio"] for r in cases_of.values())
+        for cases_of in (pg_cases, citus_cases)
+    ]
+    print(
+        f"The floor after one query (SELECT 1, which the coordinator answers alone), of the"
+        f" floor: pg {floors[0]:.2f}, citus {floors[1]:.2f} (median over the endpoints)"
+    )
+    print("\nList latency p50, GET /threads/{id}/messages?limit=20 (in-process, ms)")
+    print(f"{'messages':>12} {'page':>6} {'pg':>8} {'citus':>8} {'citus/pg':>9}")
+    for size in [size for size in pg["list_latency"] if size in citus["list_latency"]]:
+        for page in ("first", "deep"):
+            a = pg["list_latency"][size][page]["p50_ms"]
+            b = citus["list_latency"][size][page]["p50_ms"]
+            print(f"{int(size):>12,} {page:>6} {a:>8.2f} {b:>8.2f} {b / a:>9.2f}")
+    groups = cpu_groups(citus_cases[cases[0]]["endpoint"]["cpu_us"]) if cases else GROUPS
+    print("\nCPU per request (us) under load, the endpoint's turns: PostgreSQL | Citus")
+    print(f"{'endpoint':<28} {cpu_heading()} | {cpu_heading(groups)}")
+    for case in cases:
+        print(
+            f"{case:<28} {cpu_row(pg_cases[case]['endpoint']['cpu_us'])} | "
+            f"{cpu_row(citus_cases[case]['endpoint']['cpu_us'], groups)}"
+        )
+    print("\nQueries per request, PostgreSQL | Citus")
+    for case in [case for case in pg["queries"] if case in citus["queries"]]:
+        print(
+            f"  {case:<30} {pg['queries'][case]['queries']:>3} | "
+            f"{citus['queries'][case]['queries']:>3}"
+        )
 
 
 def main() -> None:
@@ -511,9 +696,16 @@ def main() -> None:
         default=os.environ.get("BENCH_QUICK") == "1",
         help="threads of 100, 10,000 and 100,000 messages; 6 s of wrk per endpoint",
     )
-    parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument(
-        "--duration", type=int, default=None,
+        "--databases",
+        default=",".join(DATABASES),
+        help="among sqlite,postgres,citus; citus only with BENCH_CITUS_URL (unset: the "
+        "report says it was not measured)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=None,
         help="seconds of wrk per endpoint, as many for each floor, in turns",
     )
     parser.add_argument("--rounds", type=int, default=None, help="latency samples per case")
@@ -532,8 +724,13 @@ def main() -> None:
         "databases": {},
     }
     for name, url in database_urls(args.databases.split(",")).items():
-        if name == "postgres" and (why := ensure_postgres_database(url)):
-            log(f"== postgres skipped: {why}")
+        why = None
+        if name == "postgres":
+            why = ensure_postgres_database(url)
+        elif name == "citus":
+            why = check_citus(url)
+        if why:
+            log(f"== {name} skipped: {why}")
             report["databases"][name] = {"skipped": why}
             continue
         report["databases"][name] = run_database(name, url, sizes, args)

@@ -5,10 +5,13 @@
 Migrates, seeds (or reuses) the benchmark threads, then measures list latency
 against thread size, queries per request, the list query's plan, and the staff
 admin on many threads (``bench.admin``). It writes JSON for ``python -m bench``,
-which serves the same database over HTTP.
+which serves the same database over HTTP. ``--distribute`` (a Citus coordinator)
+runs ``distribute_threads_app`` after migrating, before seeding, so that the rows
+go through the coordinator into the shards as a site's would.
 """
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -22,11 +25,12 @@ django.setup()
 
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import DEFAULT_DB_ALIAS, connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from threads_app.models import APIKey, Message, Thread  # noqa: E402
+from threads_app.store.database import sql_dialect  # noqa: E402
 
 from . import admin as admin_bench  # noqa: E402
 from .seed import seed_thread  # noqa: E402
@@ -45,9 +49,15 @@ def message_text(i: int) -> dict[str, Any]:
     return {"role": "user", "content": f"Benchmark message {i}: " + "lorem ipsum " * 12}
 
 
-def prepare(sizes: list[int], reseed: bool) -> dict[str, Any]:
-    """Migrate, find or seed one thread per size, and drop what earlier runs wrote."""
+def prepare(sizes: list[int], reseed: bool, distribute: bool = False) -> dict[str, Any]:
+    """Migrate (and lay the tables out on Citus), find or seed one thread per size, and
+    drop what earlier runs wrote."""
     call_command("migrate", verbosity=0)
+    if distribute:
+        # A second run finds the tables laid out, and changes nothing.
+        call_command("distribute_threads_app", stdout=io.StringIO())
+        if sql_dialect(DEFAULT_DB_ALIAS) != "citus":
+            raise SystemExit("--distribute: the store does not see Citus on this database")
     user, _ = get_user_model().objects.get_or_create(username=USERNAME)
     if reseed:
         Thread.objects.filter(owner=user).delete()
@@ -193,12 +203,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="100,100000,1000000")
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument(
+        "--distribute",
+        action="store_true",
+        help="a Citus coordinator: run distribute_threads_app after migrating",
+    )
     parser.add_argument("--admin-threads", type=int, default=100_000,
                         help="threads of the admin's corpus (bench/admin.py); 0 skips it")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    prepared = prepare(sizes, args.reseed)
+    prepared = prepare(sizes, args.reseed, args.distribute)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {prepared['secret']}")
     print(f"  {connection.vendor}: list latency, {args.rounds} rounds", file=sys.stderr)
     latency = list_latency(client, prepared["threads"], args.rounds)
@@ -210,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 **prepared,
                 "vendor": connection.vendor,
+                "dialect": sql_dialect(DEFAULT_DB_ALIAS),
                 "list_latency": latency,
                 "queries": queries,
                 "plans": plans,

@@ -7,13 +7,22 @@ import sys
 import pytest
 from django.test import Client
 
-from bench.__main__ import ratio
-from bench.cpu import GROUPS, CPUSplit, per_request_us, process_seconds
+from bench.__main__ import (
+    CITUS_UNNAMED,
+    check_citus,
+    database_postmasters,
+    database_urls,
+    print_comparison,
+    print_report,
+    ratio,
+)
+from bench.cpu import DATABASE_PARTS, GROUPS, CPUSplit, per_request_us, process_seconds
 from bench.floor import canned_body
 from bench.instructions import CASES, prepare, requester
 from bench.seed import seed_thread
 from threads_app.models import Message, Thread
 
+from . import citus
 from .conftest import url
 
 
@@ -144,3 +153,103 @@ def test_admin_bench_seeds_a_corpus_the_admin_serves():
     assert all(0 < page["queries"] <= 9 for page in pages.values())
     # A second run reuses the corpus.
     assert admin_bench.run(threads=12, rounds=1, reseed=False)["seeding_seconds"] is None
+
+
+def test_citus_is_not_measured_unless_a_coordinator_is_named(monkeypatch, capsys):
+    monkeypatch.delenv("BENCH_CITUS_URL", raising=False)
+    assert database_urls(["postgres", "citus"])["citus"] is None
+    why = check_citus(None)
+    assert why == CITUS_UNNAMED and "BENCH_CITUS_URL" in why
+    report = {
+        "machine": {"nproc": 2, "cpu": "a CPU", "ram_gib": 4.0, "python": "3.11"},
+        "databases": {"citus": {"skipped": why}},
+    }
+    print_report(report)
+    assert f"## citus: skipped ({CITUS_UNNAMED})" in capsys.readouterr().out
+    monkeypatch.setenv("BENCH_CITUS_URL", "postgres://coordinator/bench")
+    assert database_urls(["citus"]) == {"citus": "postgres://coordinator/bench"}
+    with pytest.raises(SystemExit, match="no database mysql"):
+        database_urls(["sqlite", "mysql"])
+
+
+def test_cpu_split_names_the_parts_of_a_cluster():
+    # No process of these postmasters runs: the parts are there, and spent nothing.
+    cluster = CPUSplit([os.getpid()], {"coordinator": [], "worker_nodes": []})
+    cluster.start()
+    spent = cluster.stop()
+    assert set(spent) == set(GROUPS) | set(DATABASE_PARTS)
+    assert spent["database"] == spent["coordinator"] == spent["worker_nodes"] == 0
+    one_server = CPUSplit([os.getpid()], {"database": []})
+    one_server.start()
+    assert set(one_server.stop()) == set(GROUPS)
+
+
+def run_figures(rps: float, cpu: dict[str, int]) -> dict:
+    return {"rps": rps, "cpu_us": cpu}
+
+
+def measured(rps: float, cpu: dict[str, int]) -> dict:
+    """A database's figures as ``python -m bench`` keeps them, as few as the comparison reads."""
+    case = {
+        "endpoint": run_figures(rps, cpu),
+        "ratio": rps / 1000,
+        "query_floor_ratio": 0.66,
+    }
+    return {
+        "throughput": {"cases": {"list 20 messages": case}},
+        "list_latency": {"100": {"first": {"p50_ms": 2.0}, "deep": {"p50_ms": 2.5}}},
+        "queries": {"list (limit=20)": {"queries": 1}},
+    }
+
+
+def test_the_report_puts_citus_beside_postgres(capsys):
+    pg = measured(500, {"workers": 700, "database": 130, "client": 80, "rest": 7})
+    cluster = measured(
+        250,
+        {"workers": 900, "database": 600, "client": 80, "rest": 9, "coordinator": 350,
+         "worker_nodes": 250},
+    )
+    print_comparison({"databases": {"postgres": pg, "citus": cluster}})
+    out = capsys.readouterr().out
+    assert "Citus beside PostgreSQL" in out
+    row = next(line for line in out.splitlines() if line.startswith("list 20 messages"))
+    # req/s on each, citus/pg, each one's ratio to its floor, and the ratio of those
+    assert row.split()[3:] == ["500", "250", "0.50", "0.50", "0.25", "0.50"]
+    cpu = next(line for line in out.splitlines() if line.startswith("endpoint") and "coord" in line)
+    assert cpu.split()[-2:] == ["w.", "nodes"]
+    cpu_row = [line for line in out.splitlines() if line.startswith("list 20 messages")][1]
+    assert cpu_row.split()[-6:] == ["900", "600", "80", "9", "350", "250"]
+    print_comparison({"databases": {"postgres": pg, "citus": {"skipped": CITUS_UNNAMED}}})
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.skipif(
+    not citus.CITUS,
+    reason="needs a Citus cluster: DATABASE_CITUS=1 and DATABASE_URL naming its coordinator "
+    "(docs/scaling.md)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_bench_measures_a_citus_cluster(settings):
+    from django.db import connection
+
+    from bench import measure
+
+    settings.ROOT_URLCONF = "bench.urls"
+    prepared = measure.prepare([100], reseed=False, distribute=True)
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {prepared['secret']}")
+    latency = measure.list_latency(client, prepared["threads"], rounds=1)
+    assert set(latency["100"]) == {"first", "deep"}
+    queries = measure.queries_per_request(
+        client, prepared["threads"], prepared["write_thread"]
+    )
+    assert queries["list (limit=20)"]["queries"] == 1
+    (plan,) = measure.list_plans(queries)["queries"]
+    assert "Task Count: 1" in "\n".join(plan["plan"])
+    # Its CPU split finds the coordinator and each worker as processes of this machine
+    # (tests/citus.py's cluster is local).
+    s = connection.settings_dict
+    login = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    coordinator = f"postgres://{login}@{s['HOST'] or '127.0.0.1'}:{s['PORT']}/{s['NAME']}"
+    postmasters = database_postmasters("citus", coordinator)
+    assert postmasters is not None and set(postmasters) == set(DATABASE_PARTS)
+    assert len(postmasters["coordinator"]) == 1 and len(postmasters["worker_nodes"]) >= 1
