@@ -154,10 +154,10 @@ def message(owner: Any, thread_id: str, message_id: str, key: int | None) -> tup
 
 @cache
 def inserted_fields() -> list:
-    """The fields of a new message the insert takes from the instance, in their order."""
-    return [field for field in Message._meta.concrete_fields
-            if not field.primary_key and field.name != "thread"
-            and not getattr(field, "generated", False) and field.name not in STAMPED]
+    """The fields of a new message the insert takes from the instance, in their order:
+    a row's (:func:`row_fields`) but its thread and the times the insert stamps."""
+    return [field for field in row_fields()
+            if field.name != "thread" and field.name not in STAMPED]
 
 
 @cache
@@ -328,10 +328,17 @@ def add_rows(rows: list[Message]) -> list[Message]:
     params = [field.get_db_prep_save(field.pre_save(row, True), connection)
               for row in rows for field in row_fields()]
     keys = dict(run(alias, insert_rows_sql(alias, vendor, len(rows)), params))
-    for row in rows:  # an ID is unique within its thread
-        row.pk = keys[row.public_id]
-        row._state.adding, row._state.db = False, alias
-    return rows
+    # Stored rows, as ``Model.from_db`` builds them (their key from the insert: an ID is
+    # unique within its thread), with the thread their receivers read, as given.
+    names = [field.attname for field in Message._meta.concrete_fields]
+    stored = []
+    for row in rows:
+        values = {name: getattr(row, name) for name in names}
+        values[Message._meta.pk.attname] = keys[row.public_id]
+        message = Message.from_db(alias, names, list(values.values()))
+        message.thread = row.thread
+        stored.append(message)
+    return stored
 
 
 def find_message(thread: Thread, message_id: str, writing: bool = False) -> Message | None:

@@ -186,7 +186,7 @@ def delete_thread(thread: Thread, request: Any = None) -> None:
     alias = write_alias()
     with atomic(savepoint=False):
         record_deleted_thread(thread)
-        if deleted_alone(Thread):
+        if thread_deleted_alone():
             # Led by the thread, as every query of its rows is: its messages (with no
             # relations of their own, one DELETE … WHERE thread_id = …), then its row by
             # ID as well as key. ``Model.delete()`` finds the row by its key alone, which
@@ -199,12 +199,12 @@ def delete_thread(thread: Thread, request: Any = None) -> None:
         send_on_commit(signals.thread_deleted, thread, request)
 
 
-def deleted_alone(model: type[Thread]) -> bool:
-    """Whether a row of ``model`` can go by a DELETE of its own: no other model but the
-    app's messages refers to it (a host's model may), and no receiver of Django's delete
-    signals waits for it; else ``Model.delete()`` collects what goes with it."""
-    related = [rel for rel in model._meta.related_objects if rel.related_model is not Message]
-    listening = pre_delete.has_listeners(model) or post_delete.has_listeners(model)
+def thread_deleted_alone() -> bool:
+    """Whether a thread's row can go by a DELETE of its own: no model but the app's
+    messages refers to threads (a host's may), and no receiver of Django's delete signals
+    waits for them; else ``Model.delete()`` collects what goes with it."""
+    related = [rel for rel in Thread._meta.related_objects if rel.related_model is not Message]
+    listening = pre_delete.has_listeners(Thread) or post_delete.has_listeners(Thread)
     return not related and not listening
 
 
